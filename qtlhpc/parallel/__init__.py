@@ -1,0 +1,22 @@
+"""MPI runtime: communicators, static partitions, a dynamic work pool, random streams keyed by unit."""
+
+from qtlhpc.parallel.comm import SERIAL, SerialComm, allreduce_max, allreduce_sum, as_comm, is_serial, world
+from qtlhpc.parallel.partition import (
+    PairBlock,
+    balanced_split,
+    block_range,
+    chunk_ranges,
+    n_pairs,
+    pair_blocks,
+    pair_from_index,
+    pair_index,
+    partition_pair_blocks,
+)
+from qtlhpc.parallel.pool import run_pool
+from qtlhpc.parallel.rng import unit_rng, unit_seed_sequence
+
+__all__ = [
+    "SERIAL", "SerialComm", "world", "as_comm", "is_serial", "allreduce_sum", "allreduce_max",
+    "PairBlock", "balanced_split", "block_range", "chunk_ranges", "n_pairs", "pair_blocks",
+    "pair_from_index", "pair_index", "partition_pair_blocks", "run_pool", "unit_rng", "unit_seed_sequence",
+]
