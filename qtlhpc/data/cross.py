@@ -98,6 +98,9 @@ class Cross:
     gene_names: Optional[np.ndarray] = None
     gene_chromosomes: Optional[np.ndarray] = None
     gene_positions: Optional[np.ndarray] = None
+    #: user-supplied epistatic-model codes (PEPIS input), used as given when present
+    additive_codes: Optional[np.ndarray] = None
+    dominance_codes: Optional[np.ndarray] = None
     sources: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -173,5 +176,7 @@ class Cross:
             self.cross_type, self.individuals[keep], self.markers, self.chromosomes, self.positions,
             self.genotypes[keep], self.phenotypes[keep], self.phenotype_names, self.covariates[keep],
             self.covariate_names, expr, self.gene_names, self.gene_chromosomes, self.gene_positions,
+            None if self.additive_codes is None else self.additive_codes[keep],
+            None if self.dominance_codes is None else self.dominance_codes[keep],
             dict(self.sources),
         )
