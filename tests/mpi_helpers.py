@@ -1,0 +1,62 @@
+"""Run real programs under the real ``mpirun`` from the tests.
+
+``run_mpi(n_ranks, [...])`` starts ``mpirun --oversubscribe -n N python -m mpi4py ...`` with the test
+interpreter, so that an exception on one rank aborts the job instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+RANK_COUNTS = (1, 2, 3)
+
+
+def mpi_env(extra=None):
+    env = dict(os.environ)
+    env.update(
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+        # keep BLAS single-threaded per rank: ranks share the cores
+        OMPI_MCA_btl_vader_single_copy_mechanism="none",
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def require_mpirun():
+    """Fail under CI, skip with the reason elsewhere, when mpirun or mpi4py is missing."""
+    problems = []
+    if shutil.which("mpirun") is None:
+        problems.append("mpirun is not on PATH (apt-get install openmpi-bin, or `make setup`)")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        problems.append("mpi4py does not import in the test interpreter")
+    if problems:
+        message = "; ".join(problems)
+        if os.environ.get("CI"):
+            pytest.fail("MPI test cannot run: " + message)
+        pytest.skip("MPI test cannot run here: " + message)
+
+
+def run_mpi(n_ranks: int, args, *, timeout: float = 600, cwd=None, env=None, check=True):
+    """Run ``python -m mpi4py ARGS`` under ``mpirun -n n_ranks``; return the CompletedProcess."""
+    require_mpirun()
+    cmd = ["mpirun", "--oversubscribe", "-n", str(n_ranks), sys.executable, "-m", "mpi4py", *map(str, args)]
+    proc = subprocess.run(cmd, cwd=cwd, env=mpi_env(env), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"mpirun -n {n_ranks} failed with status {proc.returncode}\n$ {' '.join(cmd)}\n"
+            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        )
+    return proc
