@@ -1,0 +1,154 @@
+"""The ``qtlhpc`` command: one thin subcommand per stage, each calling the public Python API.
+
+Run under MPI as ``mpirun -n N python -m mpi4py -m qtlhpc run STAGE CONFIG`` so that an exception on
+one rank aborts the whole job instead of leaving the others waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shlex
+import sys
+from typing import List, Optional
+
+from qtlhpc import __version__
+from qtlhpc.errors import QtlhpcError
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="analysis config (TOML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="set any config key, e.g. --set scan2d.tile=128 (repeatable)")
+    parser.add_argument("--output", help="results file (config key run.output)")
+    parser.add_argument("--seed", type=int, help="run seed (config key run.seed)")
+
+
+def _load_config(args):
+    from qtlhpc.config import Config
+
+    overrides = list(args.overrides)
+    if getattr(args, "output", None):
+        overrides.append(f"run.output={_toml_string(os.path.abspath(args.output))}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"run.seed={args.seed}")
+    return Config.load(args.config, overrides)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qtlhpc.stages import STAGES
+
+    parser = argparse.ArgumentParser(prog="qtlhpc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"qtlhpc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    commands.add_parser("info", help="MPI, parallel HDF5, PETSc/SLEPc and the backends in use")
+
+    simulate = commands.add_parser("simulate", help="write a simulated cross (and its truth) from [simulate]")
+    _add_config_arguments(simulate)
+
+    genoprob = commands.add_parser("genoprob", help="genotype probabilities (same as `run genoprob`)")
+    _add_config_arguments(genoprob)
+
+    run = commands.add_parser("run", help="run one stage, or `all` stages listed in run.stages")
+    run.add_argument("stage", choices=sorted(STAGES) + ["all"], help="stage to run")
+    _add_config_arguments(run)
+    run.add_argument("--perm-range", help="permutations only: ids START:STOP of this task")
+    run.add_argument("--perm-output", help="permutations only: write this task's maxima to this file")
+    run.add_argument("inputs", nargs="*", default=[], help="merge-permutations only: task files to merge")
+
+    export = commands.add_parser("export", help="write one dataset of a results file as TSV")
+    export.add_argument("results", help="results HDF5 file")
+    export.add_argument("dataset", help="dataset path, e.g. scan1d/lod (see `qtlhpc inspect`)")
+    export.add_argument("-o", "--out", default="-", help="output TSV (default: standard output)")
+
+    inspect = commands.add_parser("inspect", help="stages, provenance and datasets of a results file")
+    inspect.add_argument("results", help="results HDF5 file")
+
+    commands.add_parser("config-help", help="every config section and key with its default and meaning")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from qtlhpc.parallel import world
+
+    comm = world()
+    try:
+        return _dispatch(args, comm, argv)
+    except QtlhpcError as error:
+        collective = getattr(error, "collective", False)
+        if comm.Get_rank() == 0 or not collective:
+            print(f"qtlhpc: error: {error}", file=sys.stderr, flush=True)
+        if comm.Get_size() > 1 and not collective:
+            comm.Abort(2)
+        return 2
+
+
+def _dispatch(args, comm, argv) -> int:
+    command_line = "qtlhpc " + " ".join(shlex.quote(a) for a in argv)
+    if args.command == "info":
+        from qtlhpc.backends import describe
+
+        text = describe(comm)
+        if comm.Get_rank() == 0:
+            print(text)
+        return 0
+    if args.command == "config-help":
+        from qtlhpc.config import describe_sections
+
+        print(describe_sections())
+        return 0
+    if args.command == "export":
+        from qtlhpc.store.export import export_tsv
+
+        if comm.Get_rank() == 0:
+            if args.out == "-":
+                export_tsv(args.results, args.dataset, sys.stdout)
+            else:
+                export_tsv(args.results, args.dataset, args.out)
+        return 0
+    if args.command == "inspect":
+        from qtlhpc.store.export import inspect_text
+
+        if comm.Get_rank() == 0:
+            print(inspect_text(args.results))
+        return 0
+
+    config = _load_config(args)
+    from qtlhpc.stages.runtime import RunContext, setup_logging
+
+    run_options = config.section("run")
+    log = setup_logging(comm, run_options["log_level"], run_options["per_rank_logs"])
+    from qtlhpc.backends import missing_note
+
+    note = missing_note() if comm.Get_size() > 1 else ""
+    if note and comm.Get_rank() == 0:
+        log.warning(note)
+    context = RunContext(config, comm, command_line=command_line, log=log)
+    if args.command == "simulate":
+        from qtlhpc.stages.simulate import run_simulate
+
+        run_simulate(context)
+        return 0
+    if args.command == "genoprob":
+        args.stage = "genoprob"
+    from qtlhpc.stages import run_stage
+
+    extra = {}
+    if getattr(args, "perm_range", None) or getattr(args, "perm_output", None) or getattr(args, "inputs", None):
+        extra = {"perm_range": args.perm_range, "perm_output": args.perm_output, "inputs": args.inputs}
+    run_stage(context, args.stage, **extra)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

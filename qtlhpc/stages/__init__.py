@@ -1,0 +1,33 @@
+"""Stage drivers: read inputs, validate, call kernels through the distributed wrappers, write results.
+
+``STAGES`` maps a stage name to ``"module:function"``; drivers are imported only when run, so a stage
+whose optional dependencies are missing does not stop the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+STAGES = {
+    "genoprob": "qtlhpc.stages.genoprob:run_genoprob",
+}
+
+
+def resolve(stage: str):
+    module_name, function_name = STAGES[stage].split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def run_stage(context, stage: str, **options) -> None:
+    """Run one stage, or with ``stage == "all"`` every stage in ``run.stages`` in order."""
+    from qtlhpc.errors import ConfigError
+
+    names = context.config.section("run")["stages"] if stage == "all" else [stage]
+    for name in names:
+        if name not in STAGES:
+            raise ConfigError(f"stage {name!r} is not available in this version; stages: {', '.join(STAGES)}")
+        started = time.time()
+        context.log.info("stage %s: starting on %d rank(s)", name, context.size)
+        resolve(name)(context, **options) if options else resolve(name)(context)
+        context.log.info("stage %s: done in %.1f s", name, time.time() - started)
