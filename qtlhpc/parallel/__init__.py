@@ -10,7 +10,9 @@ from qtlhpc.parallel.partition import (
     pair_blocks,
     pair_from_index,
     pair_index,
+    packed_slice,
     partition_pair_blocks,
+    triangle_row_blocks,
 )
 from qtlhpc.parallel.pool import run_pool
 from qtlhpc.parallel.rng import unit_rng, unit_seed_sequence
@@ -18,5 +20,5 @@ from qtlhpc.parallel.rng import unit_rng, unit_seed_sequence
 __all__ = [
     "SERIAL", "SerialComm", "world", "as_comm", "is_serial", "allreduce_sum", "allreduce_max",
     "PairBlock", "balanced_split", "block_range", "chunk_ranges", "n_pairs", "pair_blocks",
-    "pair_from_index", "pair_index", "partition_pair_blocks", "run_pool", "unit_rng", "unit_seed_sequence",
+    "pair_from_index", "pair_index", "partition_pair_blocks", "packed_slice", "triangle_row_blocks", "run_pool", "unit_rng", "unit_seed_sequence",
 ]

@@ -140,3 +140,31 @@ def partition_pair_blocks(blocks: Sequence[PairBlock], rank: int, size: int) -> 
     """The contiguous run of ``blocks`` owned by ``rank``, balanced by pair count."""
     start, stop = balanced_split([b.n_pairs for b in blocks], size)[rank]
     return list(blocks[start:stop])
+
+
+def triangle_row_blocks(n_markers: int, pairs_per_block: int) -> List[PairBlock]:
+    """Blocks of whole rows of the strict upper triangle, each about ``pairs_per_block`` pairs.
+
+    A block holds the pairs ``(k, l)``, ``row_start <= k < row_stop``, ``k < l < n_markers``; its pairs are
+    contiguous in the packed row-major order of :func:`pair_index`, starting at
+    ``pair_index(row_start, row_start + 1)``, so each block is one contiguous slice of a packed array.
+    The blocks depend only on ``n_markers`` and ``pairs_per_block``, never on the number of ranks.
+    """
+    if pairs_per_block < 1:
+        raise ValueError(f"pairs_per_block must be >= 1, got {pairs_per_block}")
+    blocks: List[PairBlock] = []
+    row = 0
+    while row < n_markers - 1:
+        start, count = row, 0
+        while row < n_markers - 1 and (count == 0 or count + (n_markers - 1 - row) <= pairs_per_block):
+            count += n_markers - 1 - row
+            row += 1
+        blocks.append(PairBlock(len(blocks), start, row, start, n_markers))
+    return blocks
+
+
+def packed_slice(block: PairBlock, n_markers: int) -> slice:
+    """The slice of the packed pair array (row-major strict upper triangle) that a row block covers."""
+    assert block.col_start == block.row_start and block.col_stop == n_markers, "not a triangle row block"
+    start = int(pair_index(block.row_start, block.row_start + 1, n_markers)) if block.row_start < n_markers - 1 else 0
+    return slice(start, start + block.n_pairs)
