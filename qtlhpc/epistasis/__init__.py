@@ -1,0 +1,1 @@
+"""PEPIS epistatic model kernels."""
