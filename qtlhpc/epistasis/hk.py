@@ -1,0 +1,424 @@
+"""Haley-Knott regression genome scans (one and two QTL, no kinship) on genotype probabilities.
+
+Haley & Knott (1992), Heredity 69:315-324; the conventions follow R/qtl's ``scanone(method="hk")``
+and ``scantwo(method="hk")`` (Broman et al. 2003):
+
+* null model: intercept + additive covariates;
+* one QTL at position ``j``: null + the first ``n_states - 1`` probability columns ``p_j``
+  (the last state is dropped: the columns sum to one, so it is the intercept's);
+* additive two-QTL model at ``(j, k)``: null + ``p_j`` + ``p_k``;
+* full two-QTL model: additive + the ``(n_states - 1)**2`` products ``p_ja * p_kb``;
+* ``LOD = (n/2) log10(RSS0 / RSS1)`` between nested models.
+
+Algorithm.  The response and every probability column are first projected off the null design
+(one thin QR).  For a model that adds columns ``X`` to the null, ``RSS0 - RSS1 = b' G^- b`` with
+``G = X~'X~`` and ``b = X~'y~`` (``~``: residualised).  All ``G`` and ``b`` entries of a tile of
+pairs are matrix products over individuals (GEMMs over positions), e.g. the interaction column's
+inner product with ``y`` is ``sum_i p_ija p_ikb y_i``, the ``(j, k)`` entry of ``(P_a * y)' P_b``.
+Each pair's small system is then reduced by a vectorised symmetric (LDL') elimination in the order
+``[p_j, p_k, p_j x p_k]``, which gives the single-QTL, additive and full sums of squares in one
+pass.  A column whose residual squared norm falls below ``pivot_tol`` times its raw squared norm is
+dropped (it is collinear with earlier ones), as a pivoting QR would do.
+
+Public functions: :func:`scan1d_hk`, :func:`scan2d_hk` (one :class:`~qtlhpc.parallel.PairBlock`),
+:func:`effects_hk` (additive / dominance effects in Xu's coding, with standard errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from qtlhpc.data.cross import ADDITIVE_CODE, DOMINANCE_CODE, GENOTYPE_STATES, check_cross_type
+from qtlhpc.errors import InputError
+from qtlhpc.parallel.partition import PairBlock
+
+#: relative squared-norm threshold below which a column counts as collinear with earlier ones
+PIVOT_TOL = 1e-10
+
+#: bytes of per-pair work arrays allowed at once in :func:`scan2d_hk` (the block is cut into row chunks)
+PAIR_MEMORY_BYTES = 48 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks (one form for every shape error)
+
+
+def _check_inputs(probs, phenotypes, covariates) -> Tuple[np.ndarray, np.ndarray, bool, Optional[np.ndarray]]:
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 3 or probs.shape[2] < 2:
+        raise InputError(f"genotype probabilities have shape {probs.shape}; expected "
+                         "(n_individuals, n_positions, n_states) with n_states >= 2")
+    n_individuals = probs.shape[0]
+    phenotypes = np.asarray(phenotypes, dtype=float)
+    one_trait = phenotypes.ndim == 1
+    if one_trait:
+        phenotypes = phenotypes[:, None]
+    if phenotypes.ndim != 2 or phenotypes.shape[0] != n_individuals:
+        raise InputError(f"phenotypes have shape {phenotypes.shape}; expected ({n_individuals},) or "
+                         f"({n_individuals}, n_traits) to match the {n_individuals} individuals of the probabilities")
+    if not np.all(np.isfinite(phenotypes)):
+        bad = np.argwhere(~np.isfinite(phenotypes))[0]
+        raise InputError(f"phenotype of individual {bad[0]} (0-based), trait {bad[1]} is missing or not finite; "
+                         "HK scans need complete phenotypes: drop those individuals for that trait first")
+    if not np.all(np.isfinite(probs)):
+        raise InputError("genotype probabilities contain NaN or infinite values")
+    if covariates is not None:
+        covariates = np.asarray(covariates, dtype=float)
+        if covariates.ndim == 1:
+            covariates = covariates[:, None]
+        if covariates.ndim != 2 or covariates.shape[0] != n_individuals:
+            raise InputError(f"covariates have shape {covariates.shape}; expected ({n_individuals}, n_covariates)")
+        if not np.all(np.isfinite(covariates)):
+            raise InputError("covariates contain missing or non-finite values; impute or drop those individuals")
+    return probs, phenotypes, one_trait, covariates
+
+
+def _null_basis(covariates: Optional[np.ndarray], n_individuals: int) -> np.ndarray:
+    """Orthonormal basis ``Q0 (n_individuals, 1 + n_covariates)`` of the null design [1, covariates]."""
+    design = np.ones((n_individuals, 1))
+    if covariates is not None and covariates.shape[1]:
+        design = np.hstack([design, covariates])
+    q, r = np.linalg.qr(design)
+    diag = np.abs(np.diag(r))
+    if np.any(diag <= 1e-10 * max(diag.max(), 1.0)):
+        raise InputError(f"the covariates (with the intercept) are linearly dependent: design of shape "
+                         f"{design.shape} has rank < {design.shape[1]}; remove constant or duplicated covariates")
+    return q
+
+
+def _residualise(basis: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``matrix - basis basis' matrix`` for ``matrix (n, ...)``."""
+    flat = matrix.reshape(matrix.shape[0], -1)
+    return (flat - basis @ (basis.T @ flat)).reshape(matrix.shape)
+
+
+def _lod(rss_reduced, rss_full, n_individuals: int):
+    """``(n/2) log10(RSS_reduced / RSS_full)``; a perfect fit (RSS_full <= 0) gives ``inf``."""
+    with np.errstate(divide="ignore"):
+        return 0.5 * n_individuals * (np.log10(rss_reduced) - np.log10(np.maximum(rss_full, 0.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched symmetric elimination
+
+
+def sequential_explained(gram, cross, raw_norms, checkpoints, pivot_tol: float = PIVOT_TOL):
+    """Regression sums of squares of nested column sets, for a stack of small systems.
+
+    ``gram (n_systems, d, d)`` = ``X'X`` and ``cross (n_systems, d, n_traits)`` = ``X'Y`` of
+    residualised columns; ``raw_norms (n_systems, d)`` the columns' squared norms before
+    residualising (scale for the collinearity test).  Eliminating columns in order (LDL' without
+    pivoting), the explained sum of squares of the first ``c`` columns is
+    ``sum_{i<c} b_i^2 / D_i`` with the updated ``b`` and pivots ``D``.  A pivot below
+    ``pivot_tol * raw_norm`` drops its column.  Returns ``(n_checkpoints, n_systems, n_traits)``:
+    explained sum of squares of the first ``c`` columns for each ``c`` in ``checkpoints``.
+    The inputs are overwritten.
+    """
+    n_systems, d, _ = gram.shape
+    explained = np.zeros((n_systems, cross.shape[2]))
+    out = np.empty((len(checkpoints),) + explained.shape)
+    marks = {c: i for i, c in enumerate(checkpoints)}
+    for col in range(d):
+        pivot = gram[:, col, col]
+        keep = pivot > pivot_tol * raw_norms[:, col]
+        inv_pivot = np.where(keep, 1.0 / np.where(keep, pivot, 1.0), 0.0)
+        b_col = cross[:, col, :]
+        explained += b_col * b_col * inv_pivot[:, None]
+        if col + 1 < d:
+            factor = gram[:, col + 1:, col] * inv_pivot[:, None]
+            gram[:, col + 1:, col + 1:] -= factor[:, :, None] * gram[:, None, col, col + 1:]
+            cross[:, col + 1:, :] -= factor[:, :, None] * b_col[:, None, :]
+        if col + 1 in marks:
+            out[marks[col + 1]] = explained
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One-QTL scan
+
+
+@dataclass
+class _Prepared:
+    """Residualised pieces shared by the 1D and 2D scans."""
+
+    n_individuals: int
+    n_extra: int              # n_states - 1 columns per position
+    null_basis: np.ndarray    # (n, 1 + n_covariates)
+    columns: np.ndarray       # raw probability columns (n, n_positions, n_extra)
+    resid_columns: np.ndarray  # the same, residualised (n, n_positions, n_extra)
+    resid_y: np.ndarray       # (n, n_traits)
+    rss0: np.ndarray          # (n_traits,)
+
+
+def _prepare(probs, phenotypes, covariates) -> _Prepared:
+    n_individuals, _, n_states = probs.shape
+    basis = _null_basis(covariates, n_individuals)
+    columns = np.ascontiguousarray(probs[:, :, : n_states - 1])
+    resid_y = _residualise(basis, phenotypes)
+    return _Prepared(n_individuals, n_states - 1, basis, columns, _residualise(basis, columns),
+                     resid_y, np.einsum("nt,nt->t", resid_y, resid_y))
+
+
+def _scan1d_prepared(prep: _Prepared, pivot_tol: float) -> np.ndarray:
+    n, n_positions, s = prep.resid_columns.shape
+    gram = np.einsum("nja,njb->jab", prep.resid_columns, prep.resid_columns)
+    cross = (prep.resid_columns.reshape(n, -1).T @ prep.resid_y).reshape(n_positions, s, -1)
+    raw = np.einsum("nja,nja->ja", prep.columns, prep.columns)
+    explained = sequential_explained(gram, cross, raw, [s], pivot_tol)[0]
+    return _lod(prep.rss0, prep.rss0 - explained, prep.n_individuals)
+
+
+def scan1d_hk(probs, phenotypes, covariates=None, *, pivot_tol: float = PIVOT_TOL) -> np.ndarray:
+    """Single-QTL Haley-Knott scan, many traits at once.
+
+    ``probs (n_individuals, n_positions, n_states)``, ``phenotypes (n_individuals, n_traits)`` or
+    ``(n_individuals,)``, ``covariates (n_individuals, n_covariates)`` or None (additive, not
+    permuted, in every model).  Returns ``lod (n_positions, n_traits)`` (or ``(n_positions,)`` for
+    a 1-D ``phenotypes``): ``(n/2) log10(RSS0/RSS1)``, RSS0 of intercept + covariates, RSS1 adding
+    the first ``n_states - 1`` probability columns (R/qtl ``scanone(method="hk")``).
+    """
+    probs, phenotypes, one_trait, covariates = _check_inputs(probs, phenotypes, covariates)
+    lod = _scan1d_prepared(_prepare(probs, phenotypes, covariates), pivot_tol)
+    return lod[:, 0] if one_trait else lod
+
+
+# ---------------------------------------------------------------------------------------------
+# Effects in Xu's coding
+
+
+@dataclass
+class HkEffects:
+    """Per-position effect estimates of a single-QTL HK regression.
+
+    ``names``: ``("additive",)`` or ``("additive", "dominance")``; ``estimate`` and ``std_error``
+    ``(n_positions, n_effects, n_traits)``; ``lod (n_positions, n_traits)``.
+    """
+
+    names: Tuple[str, ...]
+    estimate: np.ndarray
+    std_error: np.ndarray
+    lod: np.ndarray
+
+
+def xu_codes(probs, cross_type: str) -> Tuple[Tuple[str, ...], np.ndarray]:
+    """Expected Xu (2013) codes under the probabilities: ``(names, codes (n, n_positions, n_effects))``.
+
+    Additive ``Z = sum_g p_g z_g`` with ``z`` = 1 (AA), 0 (AB), -1 (BB); for F2 also dominance
+    ``W = sum_g p_g w_g`` with ``w`` = 1 (AB), -1 (AA, BB).  So bc: ``Z = p_AA``; RIL:
+    ``Z = p_AA - p_BB``; F2: ``Z = p_AA - p_BB``, ``W = p_AB - p_AA - p_BB``.
+    """
+    cross_type = check_cross_type(cross_type)
+    if cross_type == "generic":
+        raise InputError("effects in Xu's coding need a cross type with genotype states (bc, riself, risib, f2)")
+    states = GENOTYPE_STATES[cross_type]
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 3 or probs.shape[2] != len(states):
+        raise InputError(f"genotype probabilities have shape {probs.shape}; a {cross_type} cross expects "
+                         f"{len(states)} states {states} on the last axis")
+    additive = probs @ np.array([ADDITIVE_CODE[g] for g in states])
+    if len(states) == 2:
+        return ("additive",), additive[:, :, None]
+    dominance = probs @ np.array([DOMINANCE_CODE[g] for g in states])
+    return ("additive", "dominance"), np.stack([additive, dominance], axis=2)
+
+
+def effects_hk(probs, phenotypes, covariates=None, *, cross_type: str) -> HkEffects:
+    """Additive (and dominance) effects with standard errors at every position, Xu's coding.
+
+    Regression of each trait on ``[1, covariates, Z_j(, W_j)]`` (see :func:`xu_codes`); since the
+    codes span the same space as the probability columns, the LOD equals :func:`scan1d_hk`'s.
+    ``std_error = sqrt(sigma^2 [(X'X)^-1]_ii)``, ``sigma^2 = RSS / (n - rank)``.  Shapes in
+    :class:`HkEffects`.  Positions where the codes are collinear with the null design get NaN.
+    """
+    probs, phenotypes, one_trait, covariates = _check_inputs(probs, phenotypes, covariates)
+    names, codes = xu_codes(probs, cross_type)
+    n, n_positions, n_effects = codes.shape
+    null = np.ones((n, 1)) if covariates is None else np.hstack([np.ones((n, 1)), covariates])
+    design = np.concatenate([np.broadcast_to(null[:, None, :], (n, n_positions, null.shape[1])), codes], axis=2)
+    gram = np.einsum("nja,njb->jab", design, design)
+    cross = np.einsum("nja,nt->jat", design, phenotypes)
+    n_params = design.shape[2]
+    with np.errstate(all="ignore"):
+        try:
+            inverse = np.linalg.inv(gram)
+        except np.linalg.LinAlgError:
+            inverse = np.linalg.pinv(gram, hermitian=True)
+        coef = inverse @ cross
+        fitted = np.einsum("nja,jat->njt", design, coef)
+        rss = ((phenotypes[:, None, :] - fitted) ** 2).sum(axis=0)
+        sigma2 = rss / (n - n_params)
+        variance = np.diagonal(inverse, axis1=1, axis2=2)[:, -n_effects:]
+        std_error = np.sqrt(variance[:, :, None] * sigma2[:, None, :])
+    resid = _residualise(_null_basis(covariates, n), phenotypes)
+    lod = _lod((resid ** 2).sum(axis=0), rss, n)
+    singular = np.linalg.matrix_rank(design) < n_params
+    estimate = coef[:, -n_effects:, :]
+    estimate[singular], std_error[singular], lod[singular] = np.nan, np.nan, np.nan
+    if one_trait:
+        return HkEffects(names, estimate[:, :, 0], std_error[:, :, 0], lod[:, 0])
+    return HkEffects(names, estimate, std_error, lod)
+
+
+# ---------------------------------------------------------------------------------------------
+# Two-QTL scan
+
+
+@dataclass
+class PairLods:
+    """LOD scores of a tile of position pairs (R/qtl ``scantwo`` names, one row per pair).
+
+    ``first``, ``second (n_pairs,)``: positions ``j < k`` in ``PairBlock.pairs()`` order.  Each LOD
+    is ``(n_pairs, n_traits)``:
+
+    * ``lod_full``: two QTL + interaction vs null;
+    * ``lod_add``: two additive QTL vs null;
+    * ``lod_int = lod_full - lod_add`` (interaction);
+    * ``lod_fv1 = lod_full - max(single[j], single[k])``, ``lod_av1 = lod_add - max(...)``, with
+      ``single`` the single-QTL reference LOD per position (default: :func:`scan1d_hk` at that
+      position; R/qtl's ``summary.scantwo`` uses the best single QTL on each chromosome instead,
+      which a caller obtains by passing chromosome-wise maxima as ``single_qtl_lod``).
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    lod_full: np.ndarray
+    lod_fv1: np.ndarray
+    lod_int: np.ndarray
+    lod_add: np.ndarray
+    lod_av1: np.ndarray
+
+    STATISTICS = ("lod_full", "lod_fv1", "lod_int", "lod_add", "lod_av1")
+
+
+def _pair_systems(prep: _Prepared, rows: slice, cols: slice, first, second):
+    """Gram ``(n_pairs, d, d)``, cross ``(n_pairs, d, n_traits)`` and raw norms ``(n_pairs, d)``.
+
+    Column order per pair: ``p_j (s)``, ``p_k (s)``, ``p_ja p_kb (s*s, a-major)``; ``first`` and
+    ``second`` are indices relative to ``rows`` and ``cols``.
+    """
+    n, s = prep.n_individuals, prep.n_extra
+    n_traits = prep.resid_y.shape[1]
+    raw_r, raw_c = prep.columns[:, rows], prep.columns[:, cols]
+    res_r, res_c = prep.resid_columns[:, rows], prep.resid_columns[:, cols]
+    n_rows, n_cols = raw_r.shape[1], raw_c.shape[1]
+    flat = lambda a: a.reshape(n, -1)  # noqa: E731
+
+    # residualised single columns: <F_ja, F_kb>, <F_ja, y>
+    f_f = (flat(res_r).T @ flat(res_c)).reshape(n_rows, s, n_cols, s)
+    f_y_r = np.einsum("nja,nt->jat", res_r, prep.resid_y)
+    f_y_c = np.einsum("nja,nt->jat", res_c, prep.resid_y)
+    gram_rr = np.einsum("nja,njb->jab", res_r, res_r)
+    gram_cc = np.einsum("nja,njb->jab", res_c, res_c)
+    # interaction I_ab = P_ja P_kb (raw product; residualising it changes only its own Gram and norm)
+    # <F_jc, I_ab> = sum_i F_ijc P_ija P_ikb
+    fr_pr = flat(res_r[:, :, :, None] * raw_r[:, :, None, :])          # (n, R*s(c)*s(a))
+    g_fj_int = (fr_pr.T @ flat(raw_c)).reshape(n_rows, s, s, n_cols, s)  # [j, c, a, k, b]
+    # <F_kc, I_ab> = sum_i P_ija P_ikb F_ikc
+    pc_fc = flat(raw_c[:, :, :, None] * res_c[:, :, None, :])          # (n, C*s(b)*s(c))
+    g_fk_int = (flat(raw_r).T @ pc_fc).reshape(n_rows, s, n_cols, s, s)  # [j, a, k, b, c]
+    # <I_ab, I_a'b'> raw, minus the null-space part
+    pr_pr = flat(raw_r[:, :, :, None] * raw_r[:, :, None, :])
+    pc_pc = flat(raw_c[:, :, :, None] * raw_c[:, :, None, :])
+    int_int = (pr_pr.T @ pc_pc).reshape(n_rows, s, s, n_cols, s, s)  # [j, a, a', k, b, b']
+    # <I_ab, y~> = sum_i P_ija y_i P_ikb   and   <q_l, I_ab>
+    weights = np.concatenate([prep.resid_y, prep.null_basis], axis=1)  # (n, t + c0)
+    pr_w = flat(raw_r[:, :, :, None] * weights[:, None, None, :])
+    int_w = (pr_w.T @ flat(raw_c)).reshape(n_rows, s, -1, n_cols, s)   # [j, a, w, k, b]
+
+    # gather the pairs
+    n_pairs, d = len(first), 2 * s + s * s
+    gram = np.empty((n_pairs, d, d))
+    cross = np.empty((n_pairs, d, n_traits))
+    raw = np.empty((n_pairs, d))
+    one, two, inter = slice(0, s), slice(s, 2 * s), slice(2 * s, d)
+    gram[:, one, one] = gram_rr[first]
+    gram[:, two, two] = gram_cc[second]
+    gram[:, one, two] = f_f[first, :, second, :]
+    gram[:, two, one] = np.swapaxes(gram[:, one, two], 1, 2)
+    g1 = g_fj_int[first, :, :, second, :].reshape(n_pairs, s, s * s)
+    g2 = np.moveaxis(g_fk_int[first, :, second, :, :], 3, 1).reshape(n_pairs, s, s * s)
+    gram[:, one, inter], gram[:, inter, one] = g1, np.swapaxes(g1, 1, 2)
+    gram[:, two, inter], gram[:, inter, two] = g2, np.swapaxes(g2, 1, 2)
+    ii = int_int[first, :, :, second, :, :]                             # [p, a, a', b, b']
+    ii = np.transpose(ii, (0, 1, 3, 2, 4)).reshape(n_pairs, s * s, s * s)  # [(a b), (a' b')]
+    iw = np.transpose(int_w[first, :, :, second, :], (0, 2, 1, 3)).reshape(n_pairs, -1, s * s)
+    null_part = iw[:, n_traits:, :]                                      # (p, c0, s*s)
+    gram[:, inter, inter] = ii - np.einsum("pla,plb->pab", null_part, null_part)
+    cross[:, one] = f_y_r[first]
+    cross[:, two] = f_y_c[second]
+    cross[:, inter] = np.swapaxes(iw[:, :n_traits, :], 1, 2)
+    raw_single_r = np.einsum("nja,nja->ja", raw_r, raw_r)
+    raw_single_c = np.einsum("nja,nja->ja", raw_c, raw_c)
+    raw[:, one] = raw_single_r[first]
+    raw[:, two] = raw_single_c[second]
+    raw[:, inter] = np.diagonal(ii, axis1=1, axis2=2)
+    return gram, cross, raw
+
+
+def _row_chunks(block: PairBlock, n_extra: int, n_traits: int, n_individuals: int):
+    """Row ranges of ``block`` whose per-pair arrays stay within :data:`PAIR_MEMORY_BYTES`."""
+    d = 2 * n_extra + n_extra ** 2
+    n_cols = block.col_stop - block.col_start
+    per_row = 8 * n_cols * max(d * (d + 2 * n_traits + 2) + 4 * n_traits, n_extra ** 4 + n_extra * (n_traits + 4))
+    per_row += 8 * n_individuals * n_extra ** 2  # row-side product matrices
+    step = max(1, int(PAIR_MEMORY_BYTES // per_row))
+    return [(r, min(r + step, block.row_stop)) for r in range(block.row_start, block.row_stop, step)]
+
+
+def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_tol) -> PairLods:
+    n_traits = prep.resid_y.shape[1]
+    s = prep.n_extra
+    pieces = []
+    for row_start, row_stop in _row_chunks(block, s, n_traits, prep.n_individuals):
+        sub = PairBlock(block.block_id, row_start, row_stop, block.col_start, block.col_stop)
+        first, second = sub.pairs()
+        if len(first) == 0:
+            continue
+        gram, cross, raw = _pair_systems(prep, slice(row_start, row_stop), slice(block.col_start, block.col_stop),
+                                         first - row_start, second - block.col_start)
+        explained = sequential_explained(gram, cross, raw, [2 * s, 2 * s + s * s], pivot_tol)
+        rss_add = prep.rss0 - explained[0]
+        rss_full = prep.rss0 - explained[1]
+        lod_full = _lod(prep.rss0, rss_full, prep.n_individuals)
+        lod_add = _lod(prep.rss0, rss_add, prep.n_individuals)
+        best_single = np.maximum(single_qtl_lod[first], single_qtl_lod[second])
+        pieces.append(PairLods(first, second, lod_full, lod_full - best_single, lod_full - lod_add,
+                               lod_add, lod_add - best_single))
+    if not pieces:
+        empty = np.empty((0, n_traits))
+        return PairLods(np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty, empty)
+    return PairLods(*(np.concatenate([getattr(p, f) for p in pieces])
+                      for f in ("first", "second") + PairLods.STATISTICS))
+
+
+def scan2d_hk(probs, phenotypes, covariates=None, block: Optional[PairBlock] = None, *,
+              single_qtl_lod=None, pivot_tol: float = PIVOT_TOL) -> PairLods:
+    """Two-QTL Haley-Knott scan of the pairs ``j < k`` of one tile (all pairs when ``block`` is None).
+
+    ``probs (n_individuals, n_positions, n_states)``, ``phenotypes (n_individuals, n_traits)`` (a 1-D
+    vector is treated as one trait; outputs stay 2-D), ``covariates (n_individuals, n_covariates)``
+    or None.  ``single_qtl_lod (n_positions, n_traits)`` is the single-QTL reference of ``lod_fv1``
+    / ``lod_av1`` (default: :func:`scan1d_hk`).  Returns :class:`PairLods` with pairs in
+    ``block.pairs()`` order (R/qtl ``scantwo(method="hk")`` models).  Work arrays are bounded by
+    cutting the tile into row chunks.
+    """
+    probs, phenotypes, _, covariates = _check_inputs(probs, phenotypes, covariates)
+    n_positions = probs.shape[1]
+    if block is None:
+        block = PairBlock(0, 0, n_positions, 0, n_positions)
+    if not (0 <= block.row_start <= block.row_stop <= n_positions and 0 <= block.col_start <= block.col_stop <= n_positions):
+        raise InputError(f"pair block rows [{block.row_start}, {block.row_stop}) x cols [{block.col_start}, "
+                         f"{block.col_stop}) does not fit {n_positions} positions")
+    prep = _prepare(probs, phenotypes, covariates)
+    if single_qtl_lod is None:
+        single_qtl_lod = _scan1d_prepared(prep, pivot_tol)
+    single_qtl_lod = np.asarray(single_qtl_lod, dtype=float)
+    if single_qtl_lod.ndim == 1:
+        single_qtl_lod = single_qtl_lod[:, None]
+    if single_qtl_lod.shape != (n_positions, phenotypes.shape[1]):
+        raise InputError(f"single_qtl_lod has shape {single_qtl_lod.shape}; expected "
+                         f"({n_positions}, {phenotypes.shape[1]}) (positions, traits)")
+    return _scan2d_prepared(prep, block, single_qtl_lod, pivot_tol)
