@@ -1,0 +1,629 @@
+"""The results file: one HDF5 file per run, one group per stage, checkpointed blocked writes.
+
+Layout and contract: docs/architecture.md ("Results file", "Store API"); datasets: qtlhpc.schema.
+
+Two I/O modes, chosen by :meth:`ResultsFile.open`:
+
+* **parallel** (``parallel_io`` True): more than one rank and h5py built with MPI; every rank opens the
+  file with ``driver="mpio"``; metadata operations are collective, each rank writes its own blocks.
+* **rank 0** (``parallel_io`` False): rank 0 alone opens the file; other ranks send their blocks to rank 0
+  (a pickled gather per round) and receive what rank 0 reads (broadcast).
+
+Crash safety: blocked datasets are contiguous and allocated (and filled with NaN) when created, so writing a
+block changes raw data only, never HDF5 metadata.  Every round of blocks is flushed before its bits are set
+in the completion bitmap ``/<stage>/_checkpoint/<key>``, and the bitmap is flushed before the next round, so
+a killed run leaves a file whose metadata is that of the last flush and whose completed blocks (by the bitmap)
+are intact.  The file uses the oldest HDF5 format (``libver="earliest"``: no superblock "open for writing"
+flag to clear after a kill) and no HDF5 file locking (a killed writer must not block the rerun, and
+``qtlhpc inspect`` may look at a running job's file).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+# HDF5 reads this when it opens a file; h5py's locking=False below says the same where supported.
+os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+
+import h5py  # noqa: E402
+
+import qtlhpc  # noqa: E402
+from qtlhpc import schema  # noqa: E402
+from qtlhpc.errors import BackendUnavailableError, IncompleteResultError, InputError  # noqa: E402
+from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm  # noqa: E402
+
+log = logging.getLogger("qtlhpc.store")
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+CHECKPOINT_GROUP = "_checkpoint"
+
+Selection = Tuple[slice, ...]
+BlockPieces = Dict[str, Tuple[Selection, np.ndarray]]
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def canonical_json(config: dict) -> str:
+    """``config`` as JSON with sorted keys and no spaces (numpy scalars/arrays and paths converted)."""
+
+    def convert(value):
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (set, frozenset)):
+            return sorted(value)
+        raise TypeError(f"config value {value!r} of type {type(value).__name__} cannot be stored as JSON")
+
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=convert)
+
+
+def _h5py_has_mpi() -> bool:
+    return bool(h5py.get_config().mpi)
+
+
+def _is_mpi_comm(comm) -> bool:
+    return not isinstance(comm, SerialComm)
+
+
+def _locking_kwargs() -> dict:
+    version = h5py.version.hdf5_version_tuple
+    supported = version >= (1, 12, 1) or ((1, 10, 7) <= version < (1, 11, 0))
+    return {"locking": False} if supported else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Values <-> HDF5
+
+
+def prepare_array(variable: schema.Variable, value) -> np.ndarray:
+    """``value`` as an array of ``variable``'s declared dtype (UTF-8 bytes for text); checks the rank."""
+    array = np.asarray(value)
+    if array.ndim != variable.ndim:
+        raise ValueError(
+            f"{variable.path} is declared with dims {variable.dims} ({variable.ndim}-D) but the array given "
+            f"has shape {array.shape} ({array.ndim}-D)"
+        )
+    if variable.is_string:
+        encoded = [str(item).encode("utf-8") for item in array.ravel()]
+        width = max([1] + [len(item) for item in encoded])
+        return np.array(encoded, dtype=f"S{width}").reshape(array.shape)
+    target = schema.numpy_dtype(variable.dtype)
+    if array.dtype.kind in "OUS":
+        raise TypeError(f"{variable.path} is declared {variable.dtype} but the array given holds text")
+    cast = array.astype(target)
+    if target.kind in "iub" and array.dtype.kind == "f" and not np.array_equal(cast, array):
+        raise ValueError(f"{variable.path} is declared {variable.dtype}; the array given has non-integral values")
+    return cast
+
+
+def hdf5_dtype(variable: schema.Variable, prepared: np.ndarray):
+    if variable.is_string:
+        return h5py.string_dtype("utf-8", prepared.dtype.itemsize)
+    return prepared.dtype
+
+
+def decode(variable: Optional[schema.Variable], dataset: h5py.Dataset, selection=()) -> np.ndarray:
+    """Read ``dataset[selection]``; text comes back as a numpy ``str`` array."""
+    is_text = dataset.dtype.kind in "SO" and h5py.check_string_dtype(dataset.dtype) is not None
+    if is_text or (variable is not None and variable.is_string):
+        values = dataset.asstr()[selection]
+        return np.asarray(values, dtype=object).astype(str)
+    return np.asarray(dataset[selection])
+
+
+def _write_whole(dataset: h5py.Dataset, prepared: np.ndarray) -> None:
+    """Write all of ``dataset``; UTF-8 text goes as raw bytes in the file's own string type."""
+    if not prepared.size:
+        return
+    if prepared.dtype.kind == "S":
+        dataset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(prepared), mtype=dataset.id.get_type())
+    else:
+        dataset[...] = prepared
+
+
+def _fill_value(dtype: np.dtype):
+    return np.nan if dtype.kind == "f" else 0
+
+
+def _create_preallocated(group: h5py.Group, name: str, shape, dtype: np.dtype) -> h5py.Dataset:
+    """A contiguous dataset allocated and filled (NaN for floats, 0 otherwise) at creation."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.CONTIGUOUS)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
+    dcpl.set_fill_value(np.array(_fill_value(dtype), dtype=dtype))
+    return group.create_dataset(name, shape=tuple(shape), dtype=dtype, dcpl=dcpl, track_times=False)
+
+
+def _write_schema_attributes(dataset: h5py.Dataset, variable: schema.Variable) -> None:
+    dataset.attrs["dims"] = ",".join(variable.dims)
+    dataset.attrs["dtype"] = variable.dtype
+    dataset.attrs["unit"] = variable.unit
+    dataset.attrs["description"] = variable.description
+
+
+def _selection_shape(shape, selection) -> Tuple[int, ...]:
+    if not isinstance(selection, tuple):
+        selection = (selection,)
+    assert len(selection) <= len(shape), f"selection {selection} has more axes than shape {shape}"
+    out = []
+    for axis, size in enumerate(shape):
+        item = selection[axis] if axis < len(selection) else slice(None)
+        assert isinstance(item, slice), f"block selections must be slices, got {item!r}"
+        out.append(len(range(*item.indices(size))))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetInfo:
+    path: str
+    shape: Tuple[int, ...]
+    dtype: str
+    dims: Tuple[str, ...]
+    unit: str
+    description: str
+
+
+@dataclass
+class StageInfo:
+    name: str
+    status: str
+    attributes: Dict[str, object]
+    datasets: List[DatasetInfo] = field(default_factory=list)
+    checkpoints: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # key -> (n_done, n_blocks)
+
+
+class ResultsFile:
+    """One run's HDF5 results file, opened on every rank of ``comm`` (see the module docstring)."""
+
+    def __init__(self, h5file, path: Path, comm, parallel_io: bool, mode: str):
+        self._h5 = h5file
+        self.path = Path(path)
+        self.comm = comm
+        self.parallel_io = parallel_io
+        self.mode = mode
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path, comm=None, mode: str = "a", *, parallel_io: Optional[bool] = None) -> "ResultsFile":
+        """Open (``mode`` ``"a"``: create if absent) the results file; collective over ``comm``.
+
+        ``parallel_io=None`` uses parallel HDF5 when ``comm`` has more than one rank and h5py has MPI;
+        ``False`` forces the rank-0 mode; ``True`` requires parallel HDF5 (at more than one rank).
+        """
+        comm = as_comm(comm)
+        path = Path(path)
+        n_ranks = comm.Get_size()
+        mpio_possible = n_ranks > 1 and _is_mpi_comm(comm) and _h5py_has_mpi()
+        if parallel_io and n_ranks > 1 and not mpio_possible:
+            raise BackendUnavailableError(
+                "parallel HDF5 was asked for but h5py has no MPI support here (Debian: apt-get install "
+                "python3-h5py-mpi, and run under mpirun); leave parallel_io unset to write through rank 0"
+            )
+        use_mpio = mpio_possible if parallel_io is None else bool(parallel_io and mpio_possible)
+        results = cls(None, path, comm, use_mpio, mode)
+        if use_mpio:
+            results._h5 = results._open_h5(driver="mpio", comm=comm)
+        elif comm.Get_rank() == 0:
+            results._h5 = results._on_root_only(lambda: results._open_h5())
+        else:
+            results._on_root_only(lambda: None)
+        results._collective(results._init_root)
+        return results
+
+    def _open_h5(self, **driver):
+        try:
+            return h5py.File(self.path, self.mode, libver="earliest", **_locking_kwargs(), **driver)
+        except FileNotFoundError:
+            raise InputError("results file not found", file=self.path) from None
+        except OSError as error:
+            raise InputError(f"cannot open as an HDF5 results file ({error})", file=self.path) from None
+
+    def _init_root(self, h5) -> None:
+        if "qtlhpc_version" in h5.attrs:
+            return
+        if len(h5.keys()) or self.mode == "r":
+            raise InputError("this HDF5 file was not written by qtlhpc (no qtlhpc_version attribute)",
+                             file=self.path)
+        h5.attrs["qtlhpc_version"] = qtlhpc.__version__
+        h5.attrs["created"] = self._bcast(utc_now())
+        h5.flush()
+
+    def close(self) -> None:
+        """Close the file (collective)."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        # After an exception on one rank a collective close could deadlock: leave it to MPI_Abort.
+        if exc_type is not None and self.parallel_io:
+            return False
+        self.close()
+        return False
+
+    # -- collective helpers ------------------------------------------------------------------
+
+    @property
+    def rank(self) -> int:
+        return self.comm.Get_rank()
+
+    @property
+    def n_ranks(self) -> int:
+        return self.comm.Get_size()
+
+    def _bcast(self, value):
+        return value if self.n_ranks == 1 else self.comm.bcast(value, root=0)
+
+    def _on_root_only(self, function):
+        """Run ``function()`` on rank 0, broadcast its result (or re-raise its exception on every rank)."""
+        if self.n_ranks == 1:
+            return function()
+        outcome = None
+        if self.rank == 0:
+            try:
+                outcome = ("ok", function())
+            except Exception as error:  # re-raised below, on every rank
+                outcome = ("error", error if _picklable(error) else RuntimeError(str(error)))
+        status, value = self.comm.bcast(outcome, root=0)
+        if status == "error":
+            raise value
+        return value
+
+    def _collective(self, function):
+        """``function(h5file)`` on every rank (parallel I/O) or on rank 0 with the result broadcast."""
+        if self.parallel_io or self.n_ranks == 1:
+            return function(self._h5)
+        return self._on_root_only(lambda: function(self._h5))
+
+    def flush(self) -> None:
+        """Flush HDF5 buffers to the file (collective in parallel mode)."""
+        if self._h5 is not None:
+            self._h5.flush()
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def stage_status(self, stage: str) -> Optional[str]:
+        """``"running"``, ``"complete"`` or ``None`` when the file has no such stage (collective)."""
+        return self._collective(lambda h5: str(h5[stage].attrs.get("status")) if stage in h5 else None)
+
+    def begin_stage(self, stage: str, config: dict, *, command_line: Optional[str] = None) -> "Stage":
+        """Start ``stage``, or resume it when the file has it with the same config (collective).
+
+        A stage present with another config is deleted and started over (with a warning).
+        """
+        schema.get_stage(stage)
+        config_json = canonical_json(config)
+        sha = hashlib.sha256(config_json.encode("utf-8")).hexdigest()
+        now = self._bcast(utc_now())
+        command_line = self._bcast(command_line if command_line is not None else " ".join(sys.argv))
+
+        def begin(h5):
+            if stage in h5:
+                group = h5[stage]
+                old_sha = str(group.attrs.get("config_sha256", ""))
+                if old_sha == sha:
+                    complete = str(group.attrs.get("status")) == STATUS_COMPLETE
+                    if not complete:
+                        self._set_run_attributes(group, command_line)
+                        group.attrs["resumed"] = now
+                        h5.flush()
+                    return "resume", complete, old_sha
+                del h5[stage]
+                outcome = "restart"
+            else:
+                old_sha, outcome = "", "new"
+            group = h5.create_group(stage)
+            group.attrs["status"] = STATUS_RUNNING
+            group.attrs["config_json"] = config_json
+            group.attrs["config_sha256"] = sha
+            self._set_run_attributes(group, command_line)
+            group.attrs["started"] = now
+            group.attrs["resumed"] = ""
+            group.attrs["finished"] = ""
+            h5.flush()
+            return outcome, False, old_sha
+
+        outcome, complete, old_sha = self._collective(begin)
+        if self.rank == 0:
+            if outcome == "restart":
+                log.warning("%s: stage %r was computed with another configuration (config_sha256 %s..., now "
+                            "%s...); its results are deleted and the stage starts over", self.path, stage,
+                            old_sha[:12], sha[:12])
+            elif outcome == "resume":
+                log.info("%s: stage %r %s", self.path, stage,
+                         "is complete with this configuration: skipped" if complete else "resumes")
+        return Stage(self, stage, is_complete=complete, resumed=outcome == "resume")
+
+    def _set_run_attributes(self, group, command_line: str) -> None:
+        group.attrs["command_line"] = command_line
+        group.attrs["n_ranks"] = np.int64(self.n_ranks)
+        group.attrs["parallel_io"] = bool(self.parallel_io)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, path: str, selection=(), *, allow_incomplete: bool = False) -> np.ndarray:
+        """Dataset ``"stage/name"`` (or ``dataset[selection]``) on every rank; refuses incomplete stages."""
+        variable = schema.get(path)
+
+        def read(h5):
+            dataset = self._dataset(h5, variable, allow_incomplete)
+            return decode(variable, dataset, selection)
+
+        return self._collective(read)
+
+    def _dataset(self, h5, variable: schema.Variable, allow_incomplete: bool) -> h5py.Dataset:
+        present = [name for name in h5.keys()]
+        if variable.stage not in h5:
+            raise InputError(f"no stage {variable.stage!r} in this results file (stages present: "
+                             f"{', '.join(present) or 'none'}); run `qtlhpc {variable.stage}` first",
+                             file=self.path)
+        group = h5[variable.stage]
+        status = str(group.attrs.get("status", ""))
+        if status != STATUS_COMPLETE and not allow_incomplete:
+            raise IncompleteResultError(
+                f"{self.path}: stage {variable.stage!r} is not complete (status {status!r}): it was interrupted "
+                f"or is still running, and its results must not be used. Rerun the same command to resume it "
+                f"(finished blocks are kept)."
+            )
+        if variable.name not in group:
+            names = [n for n in group.keys() if not n.startswith("_")]
+            raise InputError(f"stage {variable.stage!r} has no dataset {variable.name!r} (it has: "
+                             f"{', '.join(names) or 'none'})", file=self.path)
+        return group[variable.name]
+
+    def describe(self) -> List[StageInfo]:
+        """Stages with status, provenance attributes, datasets and checkpoint progress (collective)."""
+        return self._collective(_describe)
+
+
+def _picklable(error) -> bool:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return False
+    return True
+
+
+def _attribute_value(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _describe(h5) -> List[StageInfo]:
+    infos = []
+    for stage_name, group in h5.items():
+        if not isinstance(group, h5py.Group):
+            continue
+        attributes = {k: _attribute_value(v) for k, v in group.attrs.items()}
+        info = StageInfo(stage_name, str(attributes.get("status", "")), attributes)
+        for name, dataset in group.items():
+            if not isinstance(dataset, h5py.Dataset):
+                continue
+            dims = str(_attribute_value(dataset.attrs.get("dims", "")))
+            info.datasets.append(DatasetInfo(
+                f"{stage_name}/{name}", tuple(dataset.shape), str(_attribute_value(dataset.attrs.get("dtype", ""))),
+                tuple(d for d in dims.split(",") if d), str(_attribute_value(dataset.attrs.get("unit", ""))),
+                str(_attribute_value(dataset.attrs.get("description", ""))),
+            ))
+        if CHECKPOINT_GROUP in group:
+            for key, bitmap in group[CHECKPOINT_GROUP].items():
+                bits = bitmap[()]
+                info.checkpoints[key] = (int(np.count_nonzero(bits)), int(bits.size))
+        infos.append(info)
+    return infos
+
+
+def open_results(path) -> ResultsFile:
+    """Open a results file read-only in this process alone (for inspect, export, report)."""
+    return ResultsFile.open(path, None, mode="r")
+
+
+class Stage:
+    """One stage group of an open :class:`ResultsFile`; every method is collective."""
+
+    def __init__(self, results: ResultsFile, name: str, *, is_complete: bool, resumed: bool):
+        self.results = results
+        self.name = name
+        self.is_complete = is_complete
+        self.resumed = resumed
+
+    def __repr__(self):
+        return f"Stage({self.name!r}, is_complete={self.is_complete}, resumed={self.resumed})"
+
+    def variable(self, name: str) -> schema.Variable:
+        return schema.get(f"{self.name}/{name}")
+
+    def write(self, name: str, array) -> None:
+        """Write the whole declared dataset ``name`` with rank 0's ``array`` (collective)."""
+        variable = self.variable(name)
+        results = self.results
+        if results.parallel_io:
+            # rank 0's array goes to every rank: same metadata everywhere, rank 0 writes the data
+            prepared = results._on_root_only(lambda: prepare_array(variable, array))
+            dataset = self._create_small(results._h5, variable, prepared)
+            if results.rank == 0:
+                _write_whole(dataset, prepared)
+            results.flush()
+            return
+
+        def write(h5):
+            prepared = prepare_array(variable, array)
+            dataset = self._create_small(h5, variable, prepared)
+            _write_whole(dataset, prepared)
+            h5.flush()
+
+        results._collective(write)
+
+    def _create_small(self, h5, variable: schema.Variable, prepared: np.ndarray) -> h5py.Dataset:
+        group = h5[self.name]
+        dtype = hdf5_dtype(variable, prepared)
+        if variable.name in group:
+            del group[variable.name]
+        dataset = group.create_dataset(variable.name, shape=prepared.shape, dtype=dtype, track_times=False)
+        _write_schema_attributes(dataset, variable)
+        return dataset
+
+    def blocked(self, shapes: Dict[str, Sequence[int]], n_blocks: int, key: str) -> "BlockedWriter":
+        """Datasets written block by block, with a completion bitmap ``_checkpoint/<key>`` (collective).
+
+        Existing datasets of the right shape and dtype are kept with their bitmap (a resume); otherwise
+        the datasets and the bitmap are created afresh.
+        """
+        variables = {}
+        for name, shape in shapes.items():
+            variable = self.variable(name)
+            if len(tuple(shape)) != variable.ndim:
+                raise ValueError(f"{variable.path} is declared with dims {variable.dims} but the shape given is "
+                                 f"{tuple(shape)}")
+            if variable.is_string:
+                raise TypeError(f"{variable.path} holds text: write it whole with Stage.write")
+            variables[name] = (variable, tuple(int(n) for n in shape))
+        n_blocks = int(n_blocks)
+
+        def prepare(h5):
+            group = h5[self.name]
+            fresh = False
+            for name, (variable, shape) in variables.items():
+                dtype = schema.numpy_dtype(variable.dtype)
+                if name in group and (group[name].shape != shape or group[name].dtype != dtype):
+                    del group[name]
+                if name not in group:
+                    _write_schema_attributes(_create_preallocated(group, name, shape, dtype), variable)
+                    fresh = True
+            checkpoints = group.require_group(CHECKPOINT_GROUP)
+            if key in checkpoints and (fresh or checkpoints[key].shape != (n_blocks,)):
+                del checkpoints[key]
+            if key not in checkpoints:
+                _create_preallocated(checkpoints, key, (n_blocks,), np.dtype(np.uint8))
+            h5.flush()
+            return checkpoints[key][()].astype(bool)
+
+        done = self.results._collective(prepare)
+        return BlockedWriter(self, {name: shape for name, (_, shape) in variables.items()}, key, done)
+
+    def finish(self) -> None:
+        """Mark the stage complete (collective)."""
+        finished = self.results._bcast(utc_now())
+
+        def finish(h5):
+            h5[self.name].attrs["status"] = STATUS_COMPLETE
+            h5[self.name].attrs["finished"] = finished
+            h5.flush()
+
+        self.results._collective(finish)
+        self.is_complete = True
+
+
+class BlockedWriter:
+    """Checkpointed block writes into a stage's blocked datasets (see :meth:`Stage.blocked`)."""
+
+    def __init__(self, stage: Stage, shapes: Dict[str, Tuple[int, ...]], key: str, done: np.ndarray):
+        self.stage = stage
+        self.shapes = shapes
+        self.key = key
+        self.done = done  # (n_blocks,) bool, the same on every rank
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.done.size)
+
+    def pending(self, block_ids: Sequence[int]) -> List[int]:
+        """The ``block_ids`` not yet marked done, in the order given."""
+        return [int(b) for b in block_ids if not self.done[int(b)]]
+
+    def write_rounds(self, my_block_ids: Sequence[int], compute: Callable[[int], BlockPieces],
+                     on_round: Optional[Callable[[int, int, List[int]], None]] = None) -> int:
+        """Compute and write this rank's pending blocks, one per round on every rank (collective).
+
+        ``compute(block_id)`` returns ``{name: (selection, array)}`` with ``selection`` a tuple of slices
+        into dataset ``name``.  After each round the data are flushed, then the round's blocks are marked
+        in the bitmap and flushed again.  ``on_round(round_index, n_rounds, block_ids_of_round)`` is then
+        called on every rank.  Returns the number of blocks this rank computed.
+        """
+        results = self.stage.results
+        todo = self.pending(my_block_ids)
+        n_rounds = int(allreduce_max(results.comm, len(todo)))
+        for round_index in range(n_rounds):
+            block_id = todo[round_index] if round_index < len(todo) else None
+            pieces = self._checked(block_id, compute(block_id)) if block_id is not None else {}
+            round_blocks = self._write_round(block_id, pieces)
+            if on_round is not None:
+                on_round(round_index, n_rounds, round_blocks)
+        return len(todo)
+
+    def _checked(self, block_id: int, pieces: BlockPieces) -> BlockPieces:
+        checked = {}
+        for name, (selection, array) in pieces.items():
+            assert name in self.shapes, f"block {block_id}: {name!r} is not one of {sorted(self.shapes)}"
+            selection = selection if isinstance(selection, tuple) else (selection,)
+            expected = _selection_shape(self.shapes[name], selection)
+            array = np.asarray(array)
+            assert array.shape == expected, (
+                f"block {block_id}: {name} array has shape {array.shape}, its selection {selection} needs {expected}"
+            )
+            checked[name] = (selection, array)
+        return checked
+
+    def _write_round(self, block_id: Optional[int], pieces: BlockPieces) -> List[int]:
+        results = self.stage.results
+        group_name = self.stage.name
+        if results.parallel_io:
+            group = results._h5[group_name]
+            for name, (selection, array) in pieces.items():
+                group[name][selection] = array
+            results.flush()
+            round_blocks = [b for b in results.comm.allgather(block_id) if b is not None]
+        else:
+            gathered = [(block_id, pieces)] if results.n_ranks == 1 else results.comm.gather((block_id, pieces))
+            if results.rank == 0:
+                group = results._h5[group_name]
+                for _, rank_pieces in gathered:
+                    for name, (selection, array) in rank_pieces.items():
+                        group[name][selection] = array
+                results.flush()
+                round_blocks = [b for b, _ in gathered if b is not None]
+            else:
+                round_blocks = None
+            round_blocks = results._bcast(round_blocks)
+        self._mark_done(round_blocks)
+        return round_blocks
+
+    def _mark_done(self, round_blocks: List[int]) -> None:
+        results = self.stage.results
+        if not round_blocks:
+            return
+        self.done[round_blocks] = True
+        if results.rank == 0:
+            start, stop = min(round_blocks), max(round_blocks) + 1
+            bitmap = results._h5[self.stage.name][CHECKPOINT_GROUP][self.key]
+            bitmap[start:stop] = self.done[start:stop].astype(np.uint8)
+        if results.parallel_io or results.rank == 0:
+            results.flush()
