@@ -140,9 +140,18 @@ def ordered_pair_kinship(first_rows: np.ndarray, first_cols: np.ndarray, second_
     return result
 
 
-def _pair_kinship_from_gram(gram: np.ndarray, squares_rows: np.ndarray, squares_cols: np.ndarray) -> np.ndarray:
+def _gemm_nt_of_products(rows_x, rows_y, cols_x, cols_y, chunk: int = 1024) -> np.ndarray:
+    """``(rows_x o rows_y) @ (cols_x o cols_y).T`` in marker chunks (no ``n x m`` temporaries)."""
+    out = np.zeros((rows_x.shape[0], cols_x.shape[0]), order="F")
+    for start in range(0, rows_x.shape[1], chunk):
+        part = slice(start, start + chunk)
+        _gemm_nt(rows_x[:, part] * rows_y[:, part], cols_x[:, part] * cols_y[:, part], accumulate=out)
+    return out
+
+
+def _pair_kinship_from_gram(gram: np.ndarray, codes_rows: np.ndarray, codes_cols: np.ndarray) -> np.ndarray:
     """``sum_{k<l} (x_k*x_l)(x_k*x_l)' = [(XX')o(XX') - (XoX)(XoX)'] / 2`` given ``XX'`` of the tile."""
-    out = _gemm_nt(squares_rows, squares_cols)
+    out = _gemm_nt_of_products(codes_rows, codes_rows, codes_cols, codes_cols)
     np.subtract(gram * gram, out, out=out)
     out *= 0.5
     return out
@@ -163,14 +172,14 @@ def kinship_tile(additive: np.ndarray, dominance: np.ndarray, rows: slice, cols:
     gram_a = _gemm_nt(z_rows, z_cols) if need & {"a", "aa", "ad", "da"} else None
     gram_d = _gemm_nt(w_rows, w_cols) if need & {"d", "dd", "ad", "da"} else None
     if "aa" in need:
-        out["aa"] = _pair_kinship_from_gram(gram_a, z_rows * z_rows, z_cols * z_cols)
+        out["aa"] = _pair_kinship_from_gram(gram_a, z_rows, z_cols)
     if "dd" in need:
-        out["dd"] = _pair_kinship_from_gram(gram_d, w_rows * w_rows, w_cols * w_cols)
+        out["dd"] = _pair_kinship_from_gram(gram_d, w_rows, w_cols)
     if "ad" in need:
         out["ad"] = ordered_pair_kinship(z_rows, z_cols, w_rows, w_cols, marker_block)
     if "da" in need and "ad" in need:
         both = gram_a * gram_d
-        both -= _gemm_nt(z_rows * w_rows, z_cols * w_cols)
+        both -= _gemm_nt_of_products(z_rows, w_rows, z_cols, w_cols)
         out["da"] = np.subtract(both, out["ad"], out=both)
     elif "da" in need:
         out["da"] = ordered_pair_kinship(w_rows, w_cols, z_rows, z_cols, marker_block)
