@@ -11,7 +11,7 @@ import numpy as np
 
 from qtlhpc.genoprob import calc_genoprob
 from qtlhpc.parallel import block_range, chunk_ranges
-from qtlhpc.progress import Progress
+from qtlhpc.stages.runtime import write_blocks
 
 STAGE = "genoprob"
 
@@ -60,17 +60,13 @@ def run_genoprob(context) -> None:
         writer = stage.blocked({"probs": shape}, n_blocks=len(blocks), key="probs")
         first, last = block_range(len(blocks), context.rank, context.size)
         mine = list(range(first, last))
-        progress = Progress(len(blocks), "genoprob", comm=context.comm,
-                            enabled=context.config.section("run")["progress"])
-        progress.update(int(np.sum(writer.done)))
 
         def compute(block_id):
             start, stop = blocks[block_id]
             probs = calc_genoprob(cross, individuals=slice(start, stop), **parameters).probs
             return {"probs": ((slice(start, stop), slice(None), slice(None)), probs)}
 
-        writer.write_rounds(mine, compute, on_round=lambda n_done: progress.update(n_done))
-        progress.close()
+        write_blocks(context, writer, "genoprob", mine, compute)
         stage.finish()
     context.log.info("genoprob: %d individuals x %d positions (%d markers) x %d states written to %s",
                      shape[0], shape[1], int(grid.is_marker.sum()), shape[2], context.output)

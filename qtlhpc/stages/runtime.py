@@ -116,3 +116,24 @@ class RunContext:
         self.output.parent.mkdir(parents=True, exist_ok=True) if self.rank == 0 else None
         self.comm.Barrier()
         return ResultsFile.open(self.output, self.comm)
+
+
+def write_blocks(context, writer, label: str, my_block_ids, compute) -> int:
+    """``writer.write_rounds`` with progress (blocks done / total, ETA) reported from rank 0."""
+    from qtlhpc.progress import Progress
+
+    enabled = context.config.section("run")["progress"]
+    progress = Progress(writer.n_blocks, label, comm=context.comm) if enabled else None
+    done = [int(writer.done.sum())]
+    if progress is not None:
+        progress.update(done[0])
+
+    def on_round(round_index, n_rounds, round_blocks):
+        done[0] += len(round_blocks)
+        if progress is not None:
+            progress.update(done[0])
+
+    computed = writer.write_rounds(list(my_block_ids), compute, on_round=on_round)
+    if progress is not None:
+        progress.close()
+    return computed

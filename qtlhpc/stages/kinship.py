@@ -1,0 +1,69 @@
+"""Stage ``kinship``: the six PEPIS kinship matrices, blocks of rows spread over the ranks.
+
+Each rank holds the codes ``Z, W (n_individuals, n_loci)`` and computes whole rows of every kinship
+for its blocks of individuals (``kinship.block_rows``); rows go straight to the results file, so no
+rank ever holds a full ``n x n`` matrix. Scaling constants (mean diagonals) cost ``O(n m)`` and are
+computed before the blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qtlhpc.epistasis.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales
+from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.epistasis_inputs import loci_from_cross_or_genoprob
+
+STAGE = "kinship"
+DOMINANCE_KINSHIPS = ("d", "ad", "da", "dd")
+
+
+def kinships_to_compute(requested, dominance_informative: bool, log):
+    which = [name for name in KINSHIP_NAMES if name in requested]
+    if not dominance_informative:
+        dropped = [name for name in which if name in DOMINANCE_KINSHIPS]
+        if dropped:
+            log.warning("kinship: the dominance codes are constant (no heterozygotes, e.g. RILs): "
+                        "leaving out %s", ", ".join(dropped))
+        which = [name for name in which if name not in DOMINANCE_KINSHIPS]
+    return which
+
+
+def run_kinship(context) -> None:
+    options = context.config.section(STAGE)
+    with context.open_results() as results:
+        stage_config = context.config.stage_config(STAGE, "genoprob")
+        stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
+        if stage.is_complete:
+            context.log.info("kinship: already complete (same config): skipped")
+            return
+        loci = loci_from_cross_or_genoprob(context, results, options["positions"])
+        which = kinships_to_compute(options["which"], loci.dominance_informative, context.log)
+        cross = context.cross()
+        n = cross.n_individuals
+        scales = kinship_scales(loci.additive, loci.dominance, which)
+        stage.write("kinship_names", np.array(which, dtype=str))
+        stage.write("scale", np.array([scales[name] for name in which]))
+        stage.write("individual_ids", cross.individuals)
+        stage.write("locus_names", loci.names)
+        stage.write("locus_chromosomes", loci.chromosomes)
+        stage.write("locus_positions_cM", loci.positions)
+        stage.write("additive_codes", loci.additive)
+        stage.write("dominance_codes", loci.dominance)
+
+        blocks = chunk_ranges(n, options["block_rows"])
+        writer = stage.blocked({"matrices": (len(which), n, n)}, n_blocks=len(blocks), key="matrices")
+        first, last = block_range(len(blocks), context.rank, context.size)
+
+        def compute(block_id):
+            start, stop = blocks[block_id]
+            rows = kinship_rows(loci.additive, loci.dominance, start, stop, which,
+                                marker_block=options["marker_block"])
+            stacked = np.stack([rows[name] / scales[name] for name in which])
+            return {"matrices": ((slice(None), slice(start, stop), slice(None)), stacked)}
+
+        write_blocks(context, writer, "kinship", list(range(first, last)), compute)
+        stage.finish()
+    context.log.info("kinship: %s for %d individuals from %d loci; scales %s", ", ".join(which), n, loci.n_loci,
+                     ", ".join(f"{k}={v:.4g}" for k, v in scales.items()))
