@@ -25,7 +25,6 @@ Missing cells: empty, or one of ``missing`` (default ``-`` and ``NA``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -46,9 +45,8 @@ from qtlhpc.data.tables import (
     parse_numbers,
     read_matrix_table,
     read_rows,
-    show_few,
+    split_covariates,
     string_block,
-    suggest,
 )
 from qtlhpc.errors import ConfigError, InputError
 
@@ -162,24 +160,11 @@ def _read_genotype_file(path, cross_type, labels, missing, sep) -> _GenotypeFile
     return result
 
 
-def _select_covariates(names: np.ndarray, values: np.ndarray, covariates, path, line):
-    """Split phenotype columns into (phenotypes, names, covariates, names) by covariate name."""
-    covariates = [] if covariates is None else [str(c) for c in covariates]
-    for name in covariates:
-        if name not in names:
-            raise InputError(f"no phenotype column named {name!r} to use as a covariate; columns are "
-                             f"{show_few(names, 8)}" + suggest(name, names), file=path, line=line,
-                             hint="covariates lists phenotype column names")
-    is_covariate = np.isin(names, covariates)
-    order = [int(np.flatnonzero(names == c)[0]) for c in covariates]
-    return values[:, ~is_covariate], names[~is_covariate], values[:, order], names[order]
-
-
 def _finish(cross_type, ids, id_where, geno: _GenotypeFile, phenotypes, phenotype_names, covariates,
             drop_uninformative, sources) -> Cross:
     check_not_blank(ids, "individual ID", id_where)
     check_unique(ids, "individual ID", id_where)
-    pheno_values, pheno_names, covariate_values, covariate_names = _select_covariates(
+    pheno_values, pheno_names, covariate_values, covariate_names = split_covariates(
         phenotype_names, phenotypes, covariates, sources.get("phenotypes", geno.rows.path), 1)
     keep_markers, keep_individuals = check_informative(
         geno.genotypes, geno.markers, ids, geno.rows.path,

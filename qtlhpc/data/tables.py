@@ -435,10 +435,13 @@ def read_matrix_table(
     id_column: Optional[str] = None,
     sep: Optional[str] = "auto",
     what: str = "a number",
+    ignore_columns: Sequence[str] = (),
+    id_names: Sequence[str] = ("id",),
 ) -> MatrixTable:
     """Read a numeric table: a header row of names, one row per individual, an ID column.
 
-    The ID column is ``id_column`` if given, else a column named ``id`` (any case), else the first.  ``sep="auto"`` guesses
+    The ID column is ``id_column`` if given, else the first column named (any case) in ``id_names``,
+    else the first column.  Columns named in ``ignore_columns`` are skipped.  ``sep="auto"`` guesses
     (see :func:`guess_separator`).  All other columns must be numeric (missing allowed).
     """
     path = check_file(path)
@@ -453,8 +456,8 @@ def read_matrix_table(
     header = rows.fields[0]
     check_not_blank(header[1:], "column name", lambda k: dict(file=path, line=rows.lines[0], column=k + 2))
     check_rectangular(rows, len(header))
-    id_index = find_column(header, id_column, path, rows.lines[0], default=0, fallback_names=("id",))
-    other = [j for j in range(len(header)) if j != id_index]
+    id_index = find_column(header, id_column, path, rows.lines[0], default=0, fallback_names=id_names)
+    other = [j for j in range(len(header)) if j != id_index and header[j] not in ignore_columns]
     names = np.array([header[j] for j in other], dtype=str)
     check_unique(names, "column name",
                  lambda k: dict(file=path, line=rows.lines[0], column=column_label(names[k], other[k] + 1)))
@@ -491,3 +494,16 @@ def find_column(header: Sequence[str], name: Optional[str], path, line: int, def
         if candidate.lower() in lowered:
             return lowered.index(candidate.lower())
     return default
+
+
+def split_covariates(names: np.ndarray, values: np.ndarray, covariates, path, line):
+    """Split phenotype columns ``values (n, n_columns)`` into (phenotypes, names, covariates, names) by covariate name."""
+    covariates = [] if covariates is None else [str(c) for c in covariates]
+    for name in covariates:
+        if name not in names:
+            raise InputError(f"no phenotype column named {name!r} to use as a covariate; columns are "
+                             f"{show_few(names, 8)}" + suggest(name, names), file=path, line=line,
+                             hint="covariates lists phenotype column names")
+    is_covariate = np.isin(names, covariates)
+    order = [int(np.flatnonzero(names == c)[0]) for c in covariates]
+    return values[:, ~is_covariate], names[~is_covariate], values[:, order], names[order]
