@@ -1,0 +1,433 @@
+"""Genotype probabilities given observed marker genotypes: the hidden Markov model of R/qtl.
+
+The conventions are those of R/qtl's ``calc.genoprob`` (Broman et al. 2003, Bioinformatics 19:889;
+Lander & Green 1987), so that results can be compared number for number:
+
+* hidden states per cross type: ``bc`` (AA, AB), ``riself`` / ``risib`` (AA, BB), ``f2`` (AA, AB, BB);
+  an immortalized F2 (``imf2``) is analysed as an F2 (``qtlhpc.data.cross.HMM_CROSS_TYPE``);
+* initial probabilities: 1/2, 1/2 (bc, RILs); 1/4, 1/2, 1/4 (f2);
+* emissions with genotyping error probability ``e``: a fully informative code is observed with
+  probability ``1 - e`` when it equals the true state, otherwise ``e`` (two states) or ``e/2``
+  (three states); F2's partially informative codes 4 (not BB) and 5 (not AA) have probability
+  ``1 - e/2`` when compatible with the true state and ``e`` otherwise (as R/qtl 1.58 computes:
+  checked against its calc.genoprob, see tests); a missing code (0) has probability 1;
+* transitions from the recombination fraction ``r = mf(d)`` of the map function ``mf``
+  (Haldane, Kosambi, Carter-Falconer, Morgan) between adjacent positions; for RILs the
+  RIL-map expansion replaces r by ``R = 2r/(1+2r)`` (selfing) or ``R = 4r/(1+6r)`` (sib mating)
+  (Haldane & Waddington 1931); r is floored at 1e-14 as R/qtl does, so markers at the same
+  position are handled without a division by zero;
+* pseudomarkers every ``step`` cM between and including the terminal markers, as R/qtl's
+  ``create.map(map, step, off.end=0, stepwidth="fixed")``: the grid starts at the first marker,
+  grid points that coincide exactly with a marker are dropped, pseudomarkers are named
+  ``c<chromosome>.loc<distance from the first marker>``; a chromosome with a single marker gets
+  ``off.end = 5`` cM, again as R/qtl does.
+
+The forward-backward recursions are scaled at every position (each forward / backward vector is
+renormalised to sum to 1), vectorised over individuals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from qtlhpc.data.cross import GENOTYPE_STATES, HMM_CROSS_TYPE, OBSERVED_CODES, check_cross_type
+from qtlhpc.errors import ConfigError, InputError
+
+MAP_FUNCTIONS = ("haldane", "kosambi", "c-f", "morgan")
+
+#: R/qtl's floor on recombination fractions (and error_prob floor), see calc.genoprob
+MIN_RECOMBINATION_FRACTION = 1e-14
+MIN_ERROR_PROB = 1e-50
+#: off.end R/qtl forces for a chromosome with a single marker
+SINGLE_MARKER_OFF_END = 5.0
+
+
+# ----------------------------------------------------------------------------------------------
+# map functions
+# ----------------------------------------------------------------------------------------------
+
+def check_map_function(map_function: str) -> str:
+    """Return the canonical map function name or raise ConfigError naming the allowed ones."""
+    name = str(map_function).lower()
+    name = {"carter-falconer": "c-f", "cf": "c-f"}.get(name, name)
+    if name not in MAP_FUNCTIONS:
+        raise ConfigError(f"unknown map function {map_function!r}; expected one of {', '.join(MAP_FUNCTIONS)}")
+    return name
+
+
+def _carter_falconer_distance(fraction):
+    """Carter-Falconer inverse map function d(r) in cM: 12.5 (ln(1+2r) - ln(1-2r)) + 25 atan(2r)."""
+    two_r = 2.0 * fraction
+    return 12.5 * (np.log1p(two_r) - np.log1p(-two_r)) + 25.0 * np.arctan(two_r)
+
+
+def recombination_fraction(distance_cM, map_function: str = "haldane") -> np.ndarray:
+    """Recombination fraction r for a map distance d (cM), array in, array out (same shape).
+
+    haldane: r = (1 - exp(-d/50)) / 2;  kosambi: r = tanh(d/50) / 2;  morgan: r = min(d/100, 1/2);
+    c-f (Carter-Falconer): the root of d = 12.5 ln((1+2r)/(1-2r)) + 25 atan(2r), d capped at 300.
+    """
+    name = check_map_function(map_function)
+    distance = np.asarray(distance_cM, dtype=float)
+    if np.any(distance < 0) or np.any(np.isnan(distance)):
+        raise InputError(f"map distances must be non-negative numbers, got {distance[(distance < 0) | np.isnan(distance)][:3]}")
+    if name == "haldane":
+        return 0.5 * -np.expm1(-distance / 50.0)
+    if name == "kosambi":
+        return 0.5 * np.tanh(distance / 50.0)
+    if name == "morgan":
+        return np.minimum(distance / 100.0, 0.5)
+    # Carter-Falconer: bisection on the monotone inverse, vectorised (60 halvings: below 1e-18)
+    target = np.minimum(distance, 300.0)
+    low = np.zeros_like(target)
+    high = np.full_like(target, 0.5 - MIN_RECOMBINATION_FRACTION)
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        below = _carter_falconer_distance(middle) < target
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+    return np.where(target == 0, 0.0, 0.5 * (low + high))
+
+
+def map_distance(fraction, map_function: str = "haldane") -> np.ndarray:
+    """Inverse of :func:`recombination_fraction`: map distance (cM) for a recombination fraction.
+
+    r >= 1/2 is replaced by 1/2 - 1e-14 (as R/qtl's imf.* functions) so the result is finite.
+    """
+    name = check_map_function(map_function)
+    r = np.asarray(fraction, dtype=float)
+    if np.any(r < 0) or np.any(np.isnan(r)):
+        raise InputError(f"recombination fractions must be in [0, 1/2], got {r[(r < 0) | np.isnan(r)][:3]}")
+    if name == "morgan":
+        return np.minimum(r * 100.0, 50.0)
+    r = np.minimum(r, 0.5 - MIN_RECOMBINATION_FRACTION)
+    if name == "haldane":
+        return -50.0 * np.log1p(-2.0 * r)
+    if name == "kosambi":
+        return 50.0 * np.arctanh(2.0 * r)
+    return _carter_falconer_distance(r)
+
+
+def ril_expanded_fraction(fraction, cross_type: str) -> np.ndarray:
+    """The RIL's recombination fraction R for the meiotic fraction r (Haldane & Waddington 1931).
+
+    riself: R = 2r / (1 + 2r);  risib: R = 4r / (1 + 6r);  other cross types: R = r.
+    """
+    r = np.asarray(fraction, dtype=float)
+    if cross_type == "riself":
+        return 2.0 * r / (1.0 + 2.0 * r)
+    if cross_type == "risib":
+        return 4.0 * r / (1.0 + 6.0 * r)
+    return r
+
+
+# ----------------------------------------------------------------------------------------------
+# model: initial, emission, transition
+# ----------------------------------------------------------------------------------------------
+
+def hmm_cross_type(cross_type: str) -> str:
+    """The HMM cross type (bc, riself, risib, f2) or a clear error for ``generic`` crosses."""
+    try:
+        name = check_cross_type(cross_type)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if name not in HMM_CROSS_TYPE:
+        raise InputError(
+            f"genotype probabilities need a cross type with discrete genotypes (bc, riself, risib, f2, "
+            f"imf2); cross type {cross_type!r} carries numeric genotypes that are used as given",
+            hint="skip the genoprob stage for generic crosses, or give the cross type of the population")
+    return HMM_CROSS_TYPE[name]
+
+
+def initial_probabilities(cross_type: str) -> np.ndarray:
+    """Initial state probabilities ``(n_states,)``: bc and RILs (1/2, 1/2), f2 (1/4, 1/2, 1/4)."""
+    kind = hmm_cross_type(cross_type)
+    if kind == "f2":
+        return np.array([0.25, 0.5, 0.25])
+    return np.array([0.5, 0.5])
+
+
+def emission_table(cross_type: str, error_prob: float) -> np.ndarray:
+    """Emission probabilities ``(n_codes, n_states)``: row = observed code (0 missing), column = state.
+
+    Two states: 1 - e when the code is the state, e otherwise.  F2: 1 - e / (e/2 for each wrong
+    state) for codes 1-3; codes 4 (not BB) and 5 (not AA): 1 - e/2 if compatible, e if not (R/qtl).
+    """
+    kind = hmm_cross_type(cross_type)
+    e = float(error_prob)
+    if kind == "f2":
+        h = e / 2.0
+        return np.array([
+            [1.0, 1.0, 1.0],
+            [1.0 - e, h, h],
+            [h, 1.0 - e, h],
+            [h, h, 1.0 - e],
+            [1.0 - h, 1.0 - h, e],
+            [e, 1.0 - h, 1.0 - h],
+        ])
+    return np.array([[1.0, 1.0], [1.0 - e, e], [e, 1.0 - e]])
+
+
+def transition_matrices(fractions, cross_type: str) -> np.ndarray:
+    """Transition matrices ``(n_intervals, n_states, n_states)``, ``[k, s, t] = P(t at k+1 | s at k)``.
+
+    ``fractions (n_intervals,)`` are meiotic recombination fractions; RILs use the expanded R.
+    bc / RIL: [[1-r, r], [r, 1-r]].  f2 (two independent meioses):
+    AA -> ((1-r)^2, 2r(1-r), r^2); AB -> (r(1-r), (1-r)^2 + r^2, r(1-r)); BB -> (r^2, 2r(1-r), (1-r)^2).
+    """
+    kind = hmm_cross_type(cross_type)
+    r = ril_expanded_fraction(np.asarray(fractions, dtype=float), kind)
+    r = np.maximum(r, MIN_RECOMBINATION_FRACTION)
+    s = 1.0 - r
+    if kind == "f2":
+        matrices = np.empty((len(r), 3, 3))
+        matrices[:, 0] = np.stack([s * s, 2 * r * s, r * r], axis=1)
+        matrices[:, 1] = np.stack([r * s, s * s + r * r, r * s], axis=1)
+        matrices[:, 2] = np.stack([r * r, 2 * r * s, s * s], axis=1)
+        return matrices
+    return np.stack([np.stack([s, r], axis=1), np.stack([r, s], axis=1)], axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# pseudomarker grid (R/qtl create.map, stepwidth = "fixed")
+# ----------------------------------------------------------------------------------------------
+
+def _r_number(value: float) -> str:
+    """A number written as R's ``paste`` writes it (15 significant digits, no trailing zeros)."""
+    text = f"{value:.15g}"
+    return "0" if text == "-0" else text
+
+
+def _r_seq(start: float, stop: float, step: float) -> np.ndarray:
+    """R's ``seq(start, stop, by=step)``: start + (0..n) step with n = floor((stop-start)/step + 1e-10)."""
+    n = int(np.floor((stop - start) / step + 1e-10))
+    return np.minimum(start + np.arange(n + 1) * step, stop)
+
+
+@dataclass
+class PositionGrid:
+    """Markers and pseudomarkers of one chromosome, in map order. All arrays ``(n_positions,)``."""
+
+    positions: np.ndarray
+    is_marker: np.ndarray
+    marker_index: np.ndarray   # index into the chromosome's markers, -1 for pseudomarkers
+    names: np.ndarray
+
+
+def pseudomarker_grid(positions, step: float, *, marker_names: Optional[Sequence[str]] = None,
+                      chromosome: Optional[str] = None) -> PositionGrid:
+    """Markers plus pseudomarkers every ``step`` cM from the first marker (R/qtl ``create.map``).
+
+    ``positions (n_markers,)`` non-decreasing cM.  ``step = 0``: markers only.  Grid points at
+    distances 0, step, 2 step, ... <= last - first from the first marker; points equal to a marker's
+    distance are dropped.  Pseudomarker names: ``loc<distance>`` prefixed with ``c<chromosome>.``
+    when ``chromosome`` is given.  A single marker gets pseudomarkers from -5 to +5 cM around it.
+    """
+    positions = np.asarray(positions, dtype=float)
+    n_markers = len(positions)
+    assert n_markers >= 1
+    if marker_names is None:
+        marker_names = [f"m{k + 1}" for k in range(n_markers)]
+    prefix = "" if chromosome is None else f"c{chromosome}."
+    origin = positions.min()
+    relative = positions - origin
+    if n_markers == 1:
+        if step == 0:
+            grid = np.array([-SINGLE_MARKER_OFF_END, SINGLE_MARKER_OFF_END])
+        else:
+            grid = _r_seq(-SINGLE_MARKER_OFF_END, SINGLE_MARKER_OFF_END, step)
+        grid = grid[grid != 0]
+    elif step == 0:
+        grid = np.empty(0)
+    else:
+        grid = _r_seq(0.0, relative.max(), step)
+        grid = grid[~np.isin(grid, relative)]
+    # R: sort(c(grid, markers)), stable, grid first
+    all_relative = np.concatenate([grid, relative])
+    order = np.argsort(all_relative, kind="stable")
+    n_grid = len(grid)
+    marker_index = np.concatenate([np.full(n_grid, -1), np.arange(n_markers)])[order]
+    names = np.array([prefix + "loc" + _r_number(g) for g in grid] + [str(m) for m in marker_names],
+                     dtype=object)[order]
+    absolute = np.concatenate([grid + origin, positions])[order]
+    return PositionGrid(absolute, marker_index >= 0, marker_index, names.astype(str))
+
+
+# ----------------------------------------------------------------------------------------------
+# forward-backward kernel
+# ----------------------------------------------------------------------------------------------
+
+def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """Posterior state probabilities of a hidden Markov chain, scaled forward-backward.
+
+    ``emissions (n_positions, n_individuals, n_states)`` = P(observation | state) per position;
+    ``transitions (n_positions - 1, n_states, n_states)``; ``initial (n_states,)``.
+    Returns ``(n_positions, n_individuals, n_states)``, rows summing to 1:
+    P(state at j | all observations) proportional to alpha_j * beta_j with
+    alpha_j = (alpha_{j-1} T_{j-1}) * e_j and beta_j = T_j (e_{j+1} * beta_{j+1}), both renormalised.
+    """
+    n_positions, n_individuals, n_states = emissions.shape
+    assert transitions.shape == (n_positions - 1, n_states, n_states)
+    forward = np.empty_like(emissions)
+    alpha = initial[None, :] * emissions[0]
+    alpha /= alpha.sum(axis=1, keepdims=True)
+    forward[0] = alpha
+    for j in range(1, n_positions):
+        alpha = (alpha @ transitions[j - 1]) * emissions[j]
+        alpha /= alpha.sum(axis=1, keepdims=True)
+        forward[j] = alpha
+    beta = np.ones((n_individuals, n_states))
+    posterior = forward  # overwritten in place from the end
+    for j in range(n_positions - 1, -1, -1):
+        if j < n_positions - 1:
+            beta = (emissions[j + 1] * beta) @ transitions[j].T
+            beta /= beta.sum(axis=1, keepdims=True)
+        product = forward[j] * beta
+        posterior[j] = product / product.sum(axis=1, keepdims=True)
+    return posterior
+
+
+# ----------------------------------------------------------------------------------------------
+# per chromosome and per cross
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class GenoprobChromosome:
+    """Genotype probabilities of one chromosome.
+
+    ``probs (n_individuals, n_positions, n_states)``; ``positions``, ``is_marker``, ``names``,
+    ``marker_index`` (index into the chromosome's markers, -1 for pseudomarkers): ``(n_positions,)``.
+    """
+
+    probs: np.ndarray
+    positions: np.ndarray
+    is_marker: np.ndarray
+    names: np.ndarray
+    marker_index: np.ndarray
+
+
+def _check_parameters(step: float, error_prob: float, map_function: str) -> Tuple[float, float, str]:
+    step = float(step)
+    if not np.isfinite(step) or step < 0:
+        raise ConfigError(f"step must be a non-negative number of cM (0 = markers only), got {step}")
+    error_prob = float(error_prob)
+    if not (0.0 <= error_prob < 1.0):
+        raise ConfigError(f"error_prob must be in [0, 1), got {error_prob}")
+    return step, max(error_prob, MIN_ERROR_PROB), check_map_function(map_function)
+
+
+def _check_genotypes(genotypes: np.ndarray, positions: np.ndarray, kind: str) -> None:
+    if genotypes.ndim != 2 or genotypes.shape[1] != len(positions):
+        raise InputError(f"genotypes must be (n_individuals, n_markers) = (?, {len(positions)}), "
+                         f"got shape {genotypes.shape}")
+    if len(positions) == 0:
+        raise InputError("a chromosome needs at least one marker")
+    if not np.all(np.isfinite(positions)):
+        raise InputError("marker positions must be finite numbers (cM)")
+    steps = np.diff(positions)
+    if np.any(steps < 0):
+        k = int(np.flatnonzero(steps < 0)[0])
+        raise InputError(f"marker positions must be non-decreasing within a chromosome; marker {k + 2} "
+                         f"is at {positions[k + 1]} cM, before marker {k + 1} at {positions[k]} cM",
+                         hint="sort the markers by position")
+    allowed = np.array(OBSERVED_CODES[kind])
+    bad = ~np.isin(genotypes, allowed)
+    if np.any(bad):
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(f"genotype code {genotypes[row, col]} (individual {row + 1}, marker {col + 1}) is not "
+                         f"valid for cross type {kind}; expected one of {', '.join(map(str, allowed))} (0 = missing)")
+
+
+def genoprob_chromosome(genotypes, positions, cross_type: str, *, step: float = 1.0, error_prob: float = 1e-4,
+                        map_function: str = "haldane", marker_names: Optional[Sequence[str]] = None,
+                        chromosome: Optional[str] = None) -> GenoprobChromosome:
+    """Genotype probabilities at the markers and pseudomarkers of one chromosome.
+
+    ``genotypes (n_individuals, n_markers)`` integer codes (qtlhpc.data.cross: 0 missing);
+    ``positions (n_markers,)`` cM, non-decreasing.  Returns a :class:`GenoprobChromosome` with
+    ``probs (n_individuals, n_positions, n_states)``, states in GENOTYPE_STATES order.
+    """
+    kind = hmm_cross_type(cross_type)
+    step, error_prob, map_function = _check_parameters(step, error_prob, map_function)
+    genotypes = np.asarray(genotypes)
+    positions = np.asarray(positions, dtype=float)
+    _check_genotypes(genotypes, positions, kind)
+    grid = pseudomarker_grid(positions, step, marker_names=marker_names, chromosome=chromosome)
+    n_individuals, n_positions = genotypes.shape[0], len(grid.positions)
+    codes = np.zeros((n_positions, n_individuals), dtype=np.intp)
+    codes[grid.is_marker] = genotypes.T[grid.marker_index[grid.is_marker]]
+    emissions = emission_table(kind, error_prob)[codes]            # (n_positions, n_individuals, n_states)
+    fractions = recombination_fraction(np.diff(grid.positions), map_function)
+    transitions = transition_matrices(fractions, kind)
+    posterior = forward_backward(emissions, transitions, initial_probabilities(kind))
+    return GenoprobChromosome(np.ascontiguousarray(posterior.transpose(1, 0, 2)), grid.positions,
+                              grid.is_marker, grid.names, grid.marker_index)
+
+
+@dataclass
+class GenoProbs:
+    """Genotype probabilities of a whole cross, chromosomes concatenated in genome order.
+
+    ``probs (n_individuals, n_positions, n_states)``; ``position_names``, ``chromosomes``,
+    ``positions`` (cM), ``is_marker``, ``marker_index`` (column of the marker in the cross's
+    genotype matrix, -1 for pseudomarkers): ``(n_positions,)``; ``states`` e.g. ("AA", "AB", "BB").
+    """
+
+    probs: np.ndarray
+    position_names: np.ndarray
+    chromosomes: np.ndarray
+    positions: np.ndarray
+    is_marker: np.ndarray
+    marker_index: np.ndarray
+    states: Tuple[str, ...]
+    cross_type: str = ""
+    step: float = 0.0
+    error_prob: float = 1e-4
+    map_function: str = "haldane"
+
+    @property
+    def n_positions(self) -> int:
+        return len(self.positions)
+
+
+def calc_genoprob(cross, *, step: float = 1.0, error_prob: float = 1e-4, map_function: str = "haldane",
+                  individuals=None) -> GenoProbs:
+    """Genotype probabilities for every chromosome of ``cross`` (a qtlhpc.data.Cross).
+
+    ``individuals``: a slice or index array selecting rows (the HMM is independent per individual,
+    so a distributed driver can compute its own block); default all.  See :func:`genoprob_chromosome`.
+    """
+    kind = hmm_cross_type(cross.cross_type)
+    genotypes = cross.genotypes if individuals is None else cross.genotypes[individuals]
+    pieces = []
+    for chromosome, columns in cross.chromosome_slices().items():
+        first = columns.start
+        try:
+            piece = genoprob_chromosome(genotypes[:, columns], cross.positions[columns], kind, step=step,
+                                        error_prob=error_prob, map_function=map_function,
+                                        marker_names=cross.markers[columns], chromosome=chromosome)
+        except InputError as error:
+            raise InputError(f"chromosome {chromosome}: {error}") from None
+        pieces.append((chromosome, first, piece))
+    n_states = len(GENOTYPE_STATES[kind])
+    if pieces:
+        probs = np.concatenate([p.probs for _, _, p in pieces], axis=1)
+    else:
+        probs = np.empty((genotypes.shape[0], 0, n_states))
+    return GenoProbs(
+        probs=probs,
+        position_names=np.concatenate([p.names for _, _, p in pieces] or [np.empty(0, str)]),
+        chromosomes=np.concatenate([np.full(len(p.positions), c) for c, _, p in pieces] or [np.empty(0, str)]),
+        positions=np.concatenate([p.positions for _, _, p in pieces] or [np.empty(0)]),
+        is_marker=np.concatenate([p.is_marker for _, _, p in pieces] or [np.empty(0, bool)]),
+        marker_index=np.concatenate([np.where(p.marker_index >= 0, p.marker_index + first, -1)
+                                     for _, first, p in pieces] or [np.empty(0, int)]),
+        states=GENOTYPE_STATES[kind],
+        cross_type=kind,
+        step=float(step),
+        error_prob=float(error_prob),
+        map_function=check_map_function(map_function),
+    )
