@@ -20,6 +20,11 @@ Each pair's small system is then reduced by a vectorised symmetric (LDL') elimin
 pass.  A column whose residual squared norm falls below ``pivot_tol`` times its raw squared norm is
 dropped (it is collinear with earlier ones), as a pivoting QR would do.
 
+Difference from R/qtl: for two positions on the same chromosome R/qtl builds the interaction
+columns from the joint two-locus probabilities ``Pr(g_j = a, g_k = b)`` (``calc.pairprob``); here
+they are products of the marginal probabilities (exact where genotypes are fully informative).
+Pairs on different chromosomes, additive models and single-QTL scans agree with R/qtl.
+
 Public functions: :func:`scan1d_hk`, :func:`scan2d_hk` (one :class:`~qtlhpc.parallel.PairBlock`),
 :func:`effects_hk` (additive / dominance effects in Xu's coding, with standard errors).
 """
@@ -254,7 +259,8 @@ def effects_hk(probs, phenotypes, covariates=None, *, cross_type: str) -> HkEffe
         std_error = np.sqrt(variance[:, :, None] * sigma2[:, None, :])
     resid = _residualise(_null_basis(covariates, n), phenotypes)
     lod = _lod((resid ** 2).sum(axis=0), rss, n)
-    singular = np.linalg.matrix_rank(design) < n_params
+    eigenvalues = np.linalg.eigvalsh(gram)
+    singular = eigenvalues[:, 0] <= PIVOT_TOL * eigenvalues[:, -1]
     estimate = coef[:, -n_effects:, :]
     estimate[singular], std_error[singular], lod[singular] = np.nan, np.nan, np.nan
     if one_trait:
