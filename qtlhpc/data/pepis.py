@@ -192,7 +192,7 @@ def _match_w_to_z(z: NumericMatrix, w: NumericMatrix) -> np.ndarray:
     return values
 
 
-def _apply_map(z: NumericMatrix, marker_map: Optional[MarkerMap]):
+def apply_map(z: NumericMatrix, marker_map: Optional[MarkerMap]):
     """``(column_order, markers, chromosomes, positions)`` of Z's columns in genome order."""
     n_markers = z.values.shape[1]
     if marker_map is None:
@@ -262,7 +262,7 @@ def read_pepis(
     w = read_numeric_matrix(w_path, missing, id_column, hint, "a number (dominance code)")
     w_values = _match_w_to_z(z, w)
     pheno = read_numeric_matrix(phenotypes, missing, id_column, None, "a numeric phenotype")
-    order, markers, chromosomes, positions = _apply_map(z, marker_map)
+    order, markers, chromosomes, positions = apply_map(z, marker_map)
     ids, keep, take = _phenotypes_for(z, pheno, id_mismatch)
     names = pheno.names if pheno.names is not None else np.array(
         [f"trait{k + 1}" for k in range(pheno.values.shape[1])])

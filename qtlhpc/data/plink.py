@@ -42,7 +42,7 @@ from qtlhpc.data.tables import (
     read_rows,
     split_covariates,
 )
-from qtlhpc.errors import BackendUnavailableError, InputError
+from qtlhpc.errors import BackendUnavailableError, ConfigError, InputError
 
 BED_MAGIC = bytes([0x6C, 0x1B])
 FAM_FIELDS = ("FID", "IID", "father", "mother", "sex", "phenotype")
@@ -167,6 +167,9 @@ def read_plink(
                                  individuals, bed)
     sources = {"genotypes": str(bed), "map": str(bim), "individuals": str(fam)}
     if phenotypes is None:
+        if covariates:
+            raise ConfigError(f"covariates {list(covariates)} are column names, but no phenotype table is given "
+                              f"({fam.name} has a single phenotype); give phenotypes, or a covariate file")
         values = parse_numbers(fam_table[:, 5:6], PLINK_MISSING_PHENOTYPE,
                                lambda i, j: dict(file=fam, line=fam_rows.lines[i], column="6 (phenotype)"),
                                "a numeric phenotype (-9 missing)")
