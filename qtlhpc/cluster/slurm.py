@@ -261,6 +261,9 @@ def render_pipeline(job_def, config_path, site: Optional[Site] = None, run_dir=N
     _, output, values = _load_config(config_path)
     site = site if site is not None else load_site(values["site"] or None)
     run_dir = Path(run_dir or values["run_dir"] or default_run_dir(output)).resolve()
+    if "'" in str(run_dir) or "\n" in str(run_dir):
+        raise ConfigError(f"run directory {str(run_dir)!r} contains a quote or line break, which sbatch's "
+                          f"#SBATCH lines cannot carry; choose another [slurm] run_dir or [run] output")
     overrides = values["resources"]
     for stage_name, stage_values in overrides.items():
         if stage_name not in [s.name for s in job_def.stages]:
