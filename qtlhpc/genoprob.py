@@ -263,30 +263,32 @@ def pseudomarker_grid(positions, step: float, *, marker_names: Optional[Sequence
 def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """Posterior state probabilities of a hidden Markov chain, scaled forward-backward.
 
-    ``emissions (n_positions, n_individuals, n_states)`` = P(observation | state) per position;
-    ``transitions (n_positions - 1, n_states, n_states)``; ``initial (n_states,)``.
-    Returns ``(n_positions, n_individuals, n_states)``, rows summing to 1:
-    P(state at j | all observations) proportional to alpha_j * beta_j with
-    alpha_j = (alpha_{j-1} T_{j-1}) * e_j and beta_j = T_j (e_{j+1} * beta_{j+1}), both renormalised.
+    ``emissions (n_positions, n_states, n_individuals)`` = P(observation | state) per position
+    (states before individuals, so that every per-state row is contiguous over individuals);
+    ``transitions (n_positions - 1, n_states, n_states)`` with ``[k, s, t] = P(t at k+1 | s at k)``;
+    ``initial (n_states,)``.  Returns ``(n_positions, n_states, n_individuals)``, summing to 1 over
+    states: P(state at j | all observations) proportional to alpha_j * beta_j, where
+    alpha_j = (T_{j-1}' alpha_{j-1}) * e_j and beta_j = T_j (e_{j+1} * beta_{j+1}), each renormalised.
     """
-    n_positions, n_individuals, n_states = emissions.shape
+    n_positions, n_states, n_individuals = emissions.shape
     assert transitions.shape == (n_positions - 1, n_states, n_states)
-    forward = np.empty_like(emissions)
-    alpha = initial[None, :] * emissions[0]
-    alpha /= alpha.sum(axis=1, keepdims=True)
+    forward = np.empty((n_positions, n_states, n_individuals))
+    alpha = initial[:, None] * emissions[0]
+    alpha /= alpha.sum(axis=0)
     forward[0] = alpha
     for j in range(1, n_positions):
-        alpha = (alpha @ transitions[j - 1]) * emissions[j]
-        alpha /= alpha.sum(axis=1, keepdims=True)
+        alpha = (transitions[j - 1].T @ alpha) * emissions[j]
+        alpha /= alpha.sum(axis=0)
         forward[j] = alpha
-    beta = np.ones((n_individuals, n_states))
-    posterior = forward  # overwritten in place from the end
+    posterior = forward  # overwritten in place, from the last position back
+    beta = np.ones((n_states, n_individuals))
     for j in range(n_positions - 1, -1, -1):
         if j < n_positions - 1:
-            beta = (emissions[j + 1] * beta) @ transitions[j].T
-            beta /= beta.sum(axis=1, keepdims=True)
+            beta = transitions[j] @ (emissions[j + 1] * beta)
+            beta /= beta.sum(axis=0)
         product = forward[j] * beta
-        posterior[j] = product / product.sum(axis=1, keepdims=True)
+        product /= product.sum(axis=0)
+        posterior[j] = product
     return posterior
 
 
@@ -298,7 +300,8 @@ def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np
 class GenoprobChromosome:
     """Genotype probabilities of one chromosome.
 
-    ``probs (n_individuals, n_positions, n_states)``; ``positions``, ``is_marker``, ``names``,
+    ``probs (n_individuals, n_positions, n_states)`` (a transposed view of the kernel output: use
+    ``np.ascontiguousarray`` if C order matters); ``positions``, ``is_marker``, ``names``,
     ``marker_index`` (index into the chromosome's markers, -1 for pseudomarkers): ``(n_positions,)``.
     """
 
@@ -359,12 +362,14 @@ def genoprob_chromosome(genotypes, positions, cross_type: str, *, step: float = 
     n_individuals, n_positions = genotypes.shape[0], len(grid.positions)
     codes = np.zeros((n_positions, n_individuals), dtype=np.intp)
     codes[grid.is_marker] = genotypes.T[grid.marker_index[grid.is_marker]]
-    emissions = emission_table(kind, error_prob)[codes]            # (n_positions, n_individuals, n_states)
+    # (n_states, n_positions, n_individuals) seen as (n_positions, n_states, n_individuals)
+    emissions = emission_table(kind, error_prob).T[:, codes].transpose(1, 0, 2)
     fractions = recombination_fraction(np.diff(grid.positions), map_function)
     transitions = transition_matrices(fractions, kind)
     posterior = forward_backward(emissions, transitions, initial_probabilities(kind))
-    return GenoprobChromosome(np.ascontiguousarray(posterior.transpose(1, 0, 2)), grid.positions,
-                              grid.is_marker, grid.names, grid.marker_index)
+    # a view (n_individuals, n_positions, n_states); calc_genoprob copies it once into its output
+    return GenoprobChromosome(posterior.transpose(2, 0, 1), grid.positions, grid.is_marker, grid.names,
+                              grid.marker_index)
 
 
 @dataclass
