@@ -1,6 +1,7 @@
 """PEPIS-style numeric input: additive (Z) and dominance (W) code matrices, phenotypes, optional map.
 
-Z and W are whitespace- or tab-separated text, one row per individual, one column per marker, used
+Z and W are whitespace- or tab-separated text (tab-separated when the first line has a tab, so that
+names may contain spaces; comma-separated for ``.csv`` files), one row per individual, one column per marker, used
 as given (Xu 2013: Z = 1/0/-1 for AA/AB/BB, W = 1 for AB and -1 for homozygotes, or expectations).
 Missing cells (``NA`` or ``-``) are NaN.
 
@@ -131,8 +132,15 @@ def read_numeric_matrix(path, missing: Sequence[str] = DEFAULT_MISSING, id_colum
 
 
 def _separator(path: Path) -> Optional[str]:
-    """Comma for .csv files, otherwise any whitespace (tabs or spaces)."""
-    return guess_separator(path, "") if path.suffix.lower() == ".csv" else None
+    """Comma for .csv files, tab if the first line has a tab (names may then hold spaces), otherwise any
+    run of whitespace."""
+    if path.suffix.lower() == ".csv":
+        return ","
+    with open(path, encoding="utf-8-sig") as handle:
+        for line in handle:
+            if line.strip():
+                return "\t" if "\t" in line else None
+    return None
 
 
 @dataclass
