@@ -35,7 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     say "installing Debian packages: ${missing[*]}"
     log=$(mktemp)
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    recommends=()
+    [ "$packages_only" = 1 ] && recommends=(--no-install-recommends)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${recommends[@]}" "${missing[@]}"; } >"$log" 2>&1; then
         cat "$log"; say "apt-get failed (above)"; exit 1
     fi
     rm -f "$log"
