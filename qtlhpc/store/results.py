@@ -225,11 +225,13 @@ class ResultsFile:
         results = cls(None, path, comm, use_mpio, mode)
         if use_mpio:
             results._h5 = results._open_h5(driver="mpio", comm=comm)
-        elif comm.Get_rank() == 0:
-            results._h5 = results._on_root_only(lambda: results._open_h5())
         else:
-            results._on_root_only(lambda: None)
-        results._collective(results._init_root)
+            def open_on_root():
+                results._h5 = results._open_h5()
+
+            results._on_root_only(open_on_root)
+        created = results._bcast(utc_now())
+        results._collective(lambda h5: results._init_root(h5, created))
         return results
 
     def _open_h5(self, **driver):
@@ -240,14 +242,14 @@ class ResultsFile:
         except OSError as error:
             raise InputError(f"cannot open as an HDF5 results file ({error})", file=self.path) from None
 
-    def _init_root(self, h5) -> None:
+    def _init_root(self, h5, created: str) -> None:
         if "qtlhpc_version" in h5.attrs:
             return
         if len(h5.keys()) or self.mode == "r":
             raise InputError("this HDF5 file was not written by qtlhpc (no qtlhpc_version attribute)",
                              file=self.path)
         h5.attrs["qtlhpc_version"] = qtlhpc.__version__
-        h5.attrs["created"] = self._bcast(utc_now())
+        h5.attrs["created"] = created
         h5.flush()
 
     def close(self) -> None:
