@@ -265,3 +265,20 @@ def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, prob
     with h5py.File(config.parent / "results.h5", "r") as results:
         assert list(results["permutations/ids"][()]) == list(range(9))
     assert slurm.resume(run_dir, env=slurm_cluster.env) == {}
+
+
+@pytest.mark.slurm
+def test_resume_waits_on_stages_still_pending(tmp_path, probe, slurm_cluster):
+    config, rendered, run_dir = _tiny_run(tmp_path, probe, slurm_cluster, n_permutations=4, array_tasks=2)
+    held = slurm.submit(rendered[:1], env={**slurm_cluster.env, "SBATCH_HOLD": "1"})["genoprob"]
+    rows = {(r.stage, r.task): r.state for r in slurm.status(run_dir, env=slurm_cluster.env)}
+    assert rows[("genoprob", None)] == "pending" and rows[("kinship", None)] == "missing"
+    new = slurm.resume(run_dir, env=slurm_cluster.env)
+    assert list(new) == ["kinship", "permutations", "merge"]  # genoprob is pending: not resubmitted
+    records = {r["stage"]: r for r in json.loads((run_dir / "jobs.json").read_text())["submissions"]}
+    assert records["kinship"]["dependencies"] == [held]
+    assert records["permutations"]["dependencies"] == [held] and records["permutations"]["array"] == "0,1"
+    assert sorted(records["merge"]["dependencies"]) == sorted([new["kinship"], new["permutations"]])
+    slurm_cluster.run("scontrol", "release", held)
+    slurm_cluster.wait([held, *new.values()], timeout=120)
+    assert {r.state for r in slurm.status(run_dir, env=slurm_cluster.env)} == {"finished"}
