@@ -61,11 +61,12 @@ log=$(mktemp)
 extras=$("$py" - "$here/pyproject.toml" <<'PY'
 import sys, tomllib
 deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]
-print(" ".join(deps["test"] + deps["plink"] + deps["plots"]))
+print(" ".join(deps["jit"] + deps["test"] + deps["plink"] + deps["plots"]))
 PY
 )
-# The project is installed without dependency resolution: its core dependencies (numpy, scipy,
-# h5py, mpi4py) come from Debian, whose MPI build of h5py pip does not recognise as "h5py".
+# The project is installed without dependency resolution: its compiled core dependencies (numpy,
+# scipy, h5py, mpi4py) come from Debian, whose MPI build of h5py pip does not recognise as "h5py";
+# the pure-PyPI one (numba) comes with the "jit" extra.
 if ! { "$py" -m pip install -q --disable-pip-version-check --no-deps -e "$here" \
        && "$py" -m pip install -q --disable-pip-version-check -c "$here/configs/pip-constraints.txt" $extras; } >"$log" 2>&1; then
     grep -v "is ignored: it is neither" "$log" || true
