@@ -11,6 +11,9 @@ import time
 
 STAGES = {
     "genoprob": "qtlhpc.stages.genoprob:run_genoprob",
+    "kinship": "qtlhpc.stages.kinship:run_kinship",
+    "varcomp": "qtlhpc.stages.varcomp:run_varcomp",
+    "scan1d": "qtlhpc.stages.scan1d:run_scan1d",
 }
 
 

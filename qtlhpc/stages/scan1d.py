@@ -1,0 +1,93 @@
+"""Stage ``scan1d``: the 2-df test of every locus's additive and dominance effects.
+
+Models (``scan1d.model``): ``random`` (PEPIS: both effects random with their own variance ratios,
+ML per locus, LRT against the polygenic null), ``fixed`` (GLS, LRT with 2 df) and ``hk`` (Haley-Knott
+regression on genotype probabilities, no kinship, LOD = (n/2) log10(RSS0/RSS1)). Blocks of loci are the
+work units (checkpointed); every block is computed for all traits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.stats
+
+from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.scan_inputs import scan_inputs
+
+STAGE = "scan1d"
+LOD_TO_LRT = 2.0 * math.log(10.0)
+
+
+def hk_block(inputs, start: int, stop: int):
+    """Per-trait arrays of an HK block: lrt, df, pvalue, lod (n_loci,), effects and se (n_loci, 2)."""
+    from qtlhpc.epistasis.hk import effects_hk
+
+    out = []
+    for trait in inputs.traits:
+        probs = inputs.probs[trait.keep, start:stop, :]
+        covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
+        fit = effects_hk(probs, trait.phenotype, covariates, cross_type=inputs.cross_type)
+        n_effects = fit.estimate.shape[1]
+        effects = np.full((stop - start, 2), np.nan)
+        errors = np.full((stop - start, 2), np.nan)
+        effects[:, :n_effects], errors[:, :n_effects] = fit.estimate, fit.std_error
+        df = np.full(stop - start, probs.shape[2] - 1)
+        lrt = LOD_TO_LRT * fit.lod
+        out.append(dict(lrt=lrt, df=df, pvalue=scipy.stats.chi2.sf(lrt, df), lod=fit.lod, effects=effects,
+                        effect_se=errors, variance_ratios=np.full((stop - start, 2), np.nan)))
+    return out
+
+
+def kinship_block(inputs, start: int, stop: int):
+    from qtlhpc.epistasis.scan1d import scan1d
+
+    out = []
+    for trait in inputs.traits:
+        result = scan1d(trait.background, inputs.loci.additive[trait.keep, start:stop],
+                        inputs.loci.dominance[trait.keep, start:stop], model=inputs.model)
+        ratios = result.variance_ratios if result.variance_ratios is not None else np.full((stop - start, 2), np.nan)
+        out.append(dict(lrt=result.lrt, df=result.df, pvalue=result.pvalue, lod=result.lod, effects=result.effects,
+                        effect_se=result.effect_se, variance_ratios=ratios))
+    return out
+
+
+def run_scan1d(context) -> None:
+    options = context.config.section(STAGE)
+    model = options["model"]
+    with context.open_results() as results:
+        upstream = ("genoprob",) if model == "hk" else ("genoprob", "kinship", "varcomp")
+        stage = results.begin_stage(STAGE, context.config.stage_config(STAGE, *upstream),
+                                    command_line=context.command_line)
+        if stage.is_complete:
+            context.log.info("scan1d: already complete (same config): skipped")
+            return
+        inputs = scan_inputs(context, results, model, "1D scan")
+        loci, n_traits = inputs.loci, len(inputs.traits)
+        n_loci = len(loci.names)
+        stage.write("trait_names", inputs.trait_names)
+        stage.write("locus_names", loci.names)
+        stage.write("locus_chromosomes", loci.chromosomes)
+        stage.write("locus_positions_cM", loci.positions)
+        stage.write("effect_names", np.array(["a", "d"], dtype=str))
+        shapes = {name: (n_traits, n_loci) for name in ("lrt", "df", "pvalue", "lod")}
+        shapes.update({name: (n_traits, n_loci, 2) for name in ("effects", "effect_se", "variance_ratios")})
+        blocks = chunk_ranges(n_loci, options["block_markers"])
+        writer = stage.blocked(shapes, n_blocks=len(blocks), key="loci")
+        first, last = block_range(len(blocks), context.rank, context.size)
+        compute_block = hk_block if model == "hk" else kinship_block
+
+        def compute(block_id):
+            start, stop = blocks[block_id]
+            per_trait = compute_block(inputs, start, stop)
+            pieces = {}
+            for name, shape in shapes.items():
+                stacked = np.stack([np.asarray(values[name]) for values in per_trait])
+                pieces[name] = ((slice(None), slice(start, stop)) + (slice(None),) * (len(shape) - 2), stacked)
+            return pieces
+
+        write_blocks(context, writer, "scan1d", range(first, last), compute)
+        stage.finish()
+    context.log.info("scan1d (%s model): %d traits x %d loci", model, n_traits, n_loci)

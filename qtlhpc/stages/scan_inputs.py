@@ -1,0 +1,93 @@
+"""What the 1D and 2D scans and the permutations share: traits, loci and the null background per trait.
+
+Kinship models (``random``, ``fixed``) test the loci of the kinship stage with the polygenic
+background of the varcomp stage (one eigendecomposition of ``K0 = sum lambda_i K_i`` per trait).
+The ``hk`` model tests every genoprob position by Haley-Knott regression, without kinships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from qtlhpc.errors import InputError
+from qtlhpc.stages.epistasis_inputs import Loci, check_trait, design_matrix, loci_from_kinship_stage, select_traits
+
+
+@dataclass
+class TraitData:
+    """One trait with its usable individuals and, for kinship models, its null background."""
+
+    name: str
+    keep: np.ndarray
+    phenotype: np.ndarray  # (n_kept,)
+    design: np.ndarray  # (n_kept, n_fixed), intercept first
+    background: Optional[object] = None  # qtlhpc.epistasis.null_model.NullBackground
+    rotation: Optional[object] = None  # qtlhpc.epistasis.null_model.NullRotation
+
+
+@dataclass
+class ScanInputs:
+    model: str
+    traits: List[TraitData]
+    loci: Loci  # kinship models: the kinship stage's loci; hk: the genoprob positions (codes unused)
+    probs: Optional[np.ndarray] = None  # hk: (n_individuals, n_positions, n_states)
+    cross_type: str = ""
+
+    @property
+    def trait_names(self):
+        return np.array([t.name for t in self.traits], dtype=str)
+
+
+def _require(results, stage, needed_for, output):
+    if results.stage_status(stage) != "complete":
+        raise InputError(f"{output}: the {needed_for} needs the {stage} stage, which is not complete",
+                         hint=f"run `qtlhpc run {stage} CONFIG` first (or list it earlier in run.stages)")
+
+
+def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
+    """Traits, loci and backgrounds for a scan with ``model`` (read collectively from the results)."""
+    cross = context.cross()
+    varcomp = context.config.section("varcomp")
+    if model == "hk":
+        _require(results, "genoprob", needed_for, context.output)
+        trait_indices = select_traits(cross, varcomp["traits"])
+        design, _ = design_matrix(cross, varcomp["covariates"])
+        probs = results.read("genoprob/probs")
+        loci = Loci(results.read("genoprob/position_names"), results.read("genoprob/position_chromosomes"),
+                    results.read("genoprob/positions_cM"), None, None, False)
+        traits = []
+        for j in trait_indices:
+            name = str(cross.phenotype_names[j])
+            keep = check_trait(name, cross.phenotypes[:, j], design, context.log)
+            traits.append(TraitData(name, keep, cross.phenotypes[keep, j], design[keep]))
+        return ScanInputs(model, traits, loci, probs, cross.cross_type)
+
+    from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
+    from qtlhpc.epistasis.reml import combined_kinship
+
+    _require(results, "kinship", needed_for, context.output)
+    _require(results, "varcomp", needed_for, context.output)
+    loci = loci_from_kinship_stage(results)
+    trait_names = [str(t) for t in results.read("varcomp/trait_names")]
+    ratios = results.read("varcomp/variance_ratios")
+    components = [str(c) for c in results.read("varcomp/component_names")][:-1]
+    covariates = [str(c) for c in results.read("varcomp/covariate_names")][1:]
+    stored = [str(k) for k in results.read("kinship/kinship_names")]
+    matrices = results.read("kinship/matrices")
+    design, _ = design_matrix(cross, covariates)
+    phenotype_names = [str(p) for p in cross.phenotype_names]
+    traits = []
+    for t, name in enumerate(trait_names):
+        y_all = cross.phenotypes[:, phenotype_names.index(name)]
+        keep = check_trait(name, y_all, design, context.log)
+        kernels = [matrices[stored.index(c)][np.ix_(keep, keep)] for c in components]
+        rotation = rotate(combined_kinship(ratios[t], kernels), design[keep])
+        y_rot = rotate_columns(rotation, y_all[keep])[:, 0]
+        x_rot = rotate_columns(rotation, design[keep])
+        background = null_background(rotation, y_rot, x_rot)
+        traits.append(TraitData(name, keep, y_all[keep], design[keep], background, rotation))
+    del matrices
+    return ScanInputs(model, traits, loci, None, cross.cross_type)
