@@ -335,3 +335,47 @@ def test_matches_rqtl_calc_genoprob(tmp_path, cross_type, map_function, step):
     assert list(ours.position_names) == r_names
     np.testing.assert_allclose(ours.positions, r_positions, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ours.probs, r_probs.transpose(2, 0, 1), rtol=1e-6, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# planted truth: simulated crosses (exact meioses) against the model's calibration
+# ----------------------------------------------------------------------------------------------
+
+
+def calibration_bias(cross, true_genotypes):
+    """Per missing genotype, P(true state) minus its expectation E[sum_s p_s^2] under the model.
+
+    Returns (mean bias, z score with individuals as independent clusters).
+    """
+    result = calc_genoprob(cross, step=0, error_prob=1e-4)
+    missing = cross.genotypes == 0
+    probs = result.probs[:, result.is_marker]
+    prob_of_truth = np.take_along_axis(probs, true_genotypes[..., None].astype(int), axis=2)[..., 0]
+    per_individual = np.where(missing, prob_of_truth - (probs ** 2).sum(axis=2), 0.0).sum(axis=1)
+    z_score = per_individual.mean() / (per_individual.std() / np.sqrt(len(per_individual)))
+    return per_individual.sum() / missing.sum(), z_score
+
+
+def simulated(cross_type):
+    from qtlhpc.simulate import simulate_cross
+
+    return simulate_cross(cross_type, 1000, n_chromosomes=2, chromosome_length_cM=60, markers_per_chromosome=13,
+                          missing_rate=0.4, seed=5)
+
+
+@pytest.mark.parametrize("cross_type", ["bc", "f2"])
+def test_probabilities_are_calibrated_on_simulated_crosses(cross_type):
+    cross, truth = simulated(cross_type)
+    bias, z_score = calibration_bias(cross, truth.true_genotypes)
+    assert abs(z_score) < 4.5, (bias, z_score)
+
+
+@pytest.mark.parametrize("cross_type", ["riself", "risib"])
+def test_ril_probabilities_nearly_calibrated_and_better_than_without_map_expansion(cross_type):
+    # the genotypes of a RIL along a chromosome are not exactly a Markov chain (Haldane & Waddington
+    # 1931; Broman 2005), so R/qtl's HMM is a close approximation there, not exact
+    cross, truth = simulated(cross_type)
+    bias, _ = calibration_bias(cross, truth.true_genotypes)
+    cross.cross_type = "bc"      # the same data without the RIL map expansion
+    bias_without_expansion, _ = calibration_bias(cross, truth.true_genotypes)
+    assert abs(bias) < 0.015 and abs(bias) < abs(bias_without_expansion) / 3, (bias, bias_without_expansion)
