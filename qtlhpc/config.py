@@ -56,6 +56,8 @@ class Option:
 
 
 def _type_name(kind) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(_type_name(k) for k in kind)
     return {str: "string", int: "integer", float: "number", bool: "boolean (true/false)", list: "list",
             dict: "table"}.get(kind, getattr(kind, "__name__", str(kind)))
 

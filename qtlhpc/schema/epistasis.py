@@ -56,7 +56,8 @@ declare(V, "reml_loglik", ("trait",), "float64", "log-likelihood",
         "REML log-likelihood at the estimates, including the constant -(n - p)/2 log(2 pi)")
 declare(V, "iterations", ("trait",), "int64", "", "REML iterations used")
 declare(V, "converged", ("trait",), "bool", "", "whether REML converged within the tolerance")
-declare(V, "method", ("trait",), "str", "", "optimiser that produced the estimate (AI, or the L-BFGS-B fallback)")
+declare(V, "used_fallback", ("trait",), "bool", "",
+        "true where AI-REML did not converge and the L-BFGS-B fallback produced the estimate")
 declare(V, "n_individuals_used", ("trait",), "int64", "",
         "individuals with a phenotype for the trait (the others are dropped for that trait)")
 

@@ -49,7 +49,7 @@ def run_varcomp(context) -> None:
             "variance_ratios": (n_traits, n_kinships), "variance_ratio_se": (n_traits, n_kinships),
             "residual_variance": (n_traits,), "variance_proportions": (n_traits, n_kinships + 1),
             "fixed_effects": (n_traits, design.shape[1]), "fixed_effect_se": (n_traits, design.shape[1]),
-            "reml_loglik": (n_traits,), "iterations": (n_traits,), "converged": (n_traits,), "method": (n_traits,),
+            "reml_loglik": (n_traits,), "iterations": (n_traits,), "converged": (n_traits,), "used_fallback": (n_traits,),
         }
         writer = stage.blocked(shapes, n_blocks=n_traits, key="traits")
         first, last = block_range(n_traits, context.rank, context.size)
@@ -68,7 +68,7 @@ def run_varcomp(context) -> None:
                 "residual_variance": [fit.sigma2], "variance_proportions": fit.proportions,
                 "fixed_effects": fit.fixed_effects, "fixed_effect_se": fit.fixed_effects_se,
                 "reml_loglik": [fit.loglik], "iterations": [fit.iterations], "converged": [fit.converged],
-                "method": [fit.method],
+                "used_fallback": ["lbfgsb" in fit.method],
             }
             pieces = {}
             for name, value in values.items():
