@@ -41,10 +41,12 @@ from qtlhpc.data.tables import (
     check_unique,
     column_label,
     find_column,
+    lookup_codes,
     map_labels,
     parse_numbers,
     read_matrix_table,
     read_rows,
+    single_char_codes,
     split_covariates,
     string_block,
 )
@@ -150,13 +152,16 @@ def _read_genotype_file(path, cross_type, labels, missing, sep) -> _GenotypeFile
     positions = parse_numbers(np.array([position_row[n_extra:]], dtype=str), (), lambda i, j: map_where(j, "position"),
                               "a marker position in cM", allow_missing=False)[0]
     check_map(markers, chromosomes, positions, map_where)
-    block = string_block(rows, 3, n_extra)
     extra_block = string_block(rows, 3, 0, n_extra)
     result = _GenotypeFile(rows, list(header[:n_extra]), extra_block, markers, chromosomes, positions, None)
     if cross_type == "generic":
-        result.genotypes = parse_numbers(block, missing, result.cell, "a numeric genotype")
+        result.genotypes = parse_numbers(string_block(rows, 3, n_extra), missing, result.cell, "a numeric genotype")
     else:
-        result.genotypes = map_labels(block, labels, missing, result.cell)
+        result.genotypes = single_char_codes(rows, 3, n_extra, labels, missing, sep)
+        if result.genotypes is None:
+            result.genotypes = lookup_codes(rows, 3, n_extra, labels, missing)
+        if result.genotypes is None:
+            result.genotypes = map_labels(string_block(rows, 3, n_extra), labels, missing, result.cell)
     return result
 
 

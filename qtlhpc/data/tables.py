@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -507,3 +508,52 @@ def split_covariates(names: np.ndarray, values: np.ndarray, covariates, path, li
     is_covariate = np.isin(names, covariates)
     order = [int(np.flatnonzero(names == c)[0]) for c in covariates]
     return values[:, ~is_covariate], names[~is_covariate], values[:, order], names[order]
+
+
+def single_char_codes(rows: Rows, row_start: int, col_start: int, labels: Sequence[str], missing: Sequence[str],
+                      sep: str) -> Optional[np.ndarray]:
+    """Fast path of :func:`map_labels` for files whose genotype cells are all one ASCII character.
+
+    Joins each row's genotype fields back into a line and reads its bytes with numpy: ``(n, m)`` int8
+    codes, or ``None`` when the fast path does not apply (multi-character labels or cells, non-ASCII
+    text, an empty cell, or an unknown label: the general path then locates the problem).
+    """
+    if not sep or len(sep) != 1 or not sep.isascii() or any(len(t) != 1 or not t.isascii() for t in labels):
+        return None
+    n_rows = len(rows) - row_start
+    n_columns = len(rows.fields[0]) - col_start
+    if n_rows == 0 or n_columns == 0:
+        return None
+    lookup = np.full(256, -1, dtype=np.int8)
+    for token in missing:
+        if len(token) == 1 and token.isascii():
+            lookup[ord(token)] = 0
+    for code, label in enumerate(labels, start=1):
+        lookup[ord(label)] = code
+    joined = "".join(sep.join(row[col_start:]) + sep for row in rows.fields[row_start:])
+    if len(joined) != n_rows * 2 * n_columns or not joined.isascii():
+        return None
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(n_rows, 2 * n_columns)
+    if not np.all(raw[:, 1::2] == ord(sep)):
+        return None
+    codes = lookup[raw[:, ::2]]
+    if (codes < 0).any():
+        return None
+    return codes
+
+
+def lookup_codes(rows: Rows, row_start: int, col_start: int, labels: Sequence[str],
+                 missing: Sequence[str]) -> Optional[np.ndarray]:
+    """General path of label mapping through a dict: ``(n, m)`` int8 codes, or ``None`` if some cell is
+    not a known label (then :func:`map_labels` locates and reports it)."""
+    table = {"": 0}
+    table.update({token: 0 for token in missing})
+    table.update({label: code for code, label in enumerate(labels, start=1)})
+    n_rows = len(rows) - row_start
+    n_columns = len(rows.fields[0]) - col_start
+    cells = itertools.chain.from_iterable(row[col_start:] for row in rows.fields[row_start:])
+    try:
+        codes = np.fromiter(map(table.__getitem__, cells), dtype=np.int8, count=n_rows * n_columns)
+    except KeyError:
+        return None
+    return codes.reshape(n_rows, n_columns)

@@ -38,6 +38,22 @@ def genotype_strings(cross: Cross, genotype_labels: Optional[Sequence[str]] = No
     return lookup[cross.genotypes.astype(np.intp)].astype(str)
 
 
+def genotype_lines(cross: Cross, genotype_labels=None, missing: str = "-", sep: str = ",") -> list:
+    """One string per individual: its genotype labels joined by ``sep``.
+
+    Single-character labels (the usual case) are written through a byte table, without a Python
+    string per cell."""
+    if cross.cross_type != "generic":
+        labels = genotype_labels_for(cross.cross_type, genotype_labels)
+        tokens = [missing, *labels, sep]
+        if all(len(t) == 1 and t.isascii() for t in tokens) and cross.n_markers:
+            table = np.frombuffer("".join(tokens[:-1]).encode("ascii"), dtype=np.uint8)
+            buffer = np.full((cross.n_individuals, 2 * cross.n_markers - 1), ord(sep), dtype=np.uint8)
+            buffer[:, ::2] = table[cross.genotypes.astype(np.intp)]
+            return [row.tobytes().decode("ascii") for row in buffer]
+    return [sep.join(row) for row in genotype_strings(cross, genotype_labels, missing).tolist()]
+
+
 def _write_lines(path, rows, sep: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,23 +79,24 @@ def write_rqtl_csv(cross: Cross, path, genotype_labels=None, missing: str = "-",
     """
     names, individual_block = _individual_columns(cross, id_name)
     n_extra = len(names)
-    genotypes = genotype_strings(cross, genotype_labels, missing)
     rows = [names + list(cross.markers),
             [""] * n_extra + list(cross.chromosomes),
             [""] * n_extra + list(format_numbers(cross.positions))]
-    body = np.column_stack([individual_block, genotypes]) if cross.n_markers else individual_block
-    _write_lines(path, rows + body.tolist(), sep)
+    lines = genotype_lines(cross, genotype_labels, missing, sep)
+    body = [sep.join(left) + (sep + right if cross.n_markers else "")
+            for left, right in zip(individual_block.tolist(), lines)]
+    _write_lines(path, rows + [[line] for line in body], sep)
 
 
 def write_rqtl_csvs(cross: Cross, genotype_path, phenotype_path, genotype_labels=None, missing: str = "-",
                     id_name: str = "id", sep: str = ",") -> None:
     """Write an R/qtl ``csvs`` pair: genotypes (ID + markers with map rows) and phenotypes (ID + traits
     + covariates)."""
-    genotypes = genotype_strings(cross, genotype_labels, missing)
     rows = [[id_name] + list(cross.markers), [""] + list(cross.chromosomes),
             [""] + list(format_numbers(cross.positions))]
-    body = np.column_stack([cross.individuals.astype(str), genotypes])
-    _write_lines(genotype_path, rows + body.tolist(), sep)
+    lines = genotype_lines(cross, genotype_labels, missing, sep)
+    body = [[f"{name}{sep}{line}"] for name, line in zip(cross.individuals.tolist(), lines)]
+    _write_lines(genotype_path, rows + body, sep)
     names, individual_block = _individual_columns(cross, id_name)
     _write_lines(phenotype_path, [names] + individual_block.tolist(), sep)
 
