@@ -253,7 +253,7 @@ def _newton_direction(hess, grad, free, n_free, sub, low, rhs, sol, direction):
 
 @numba.njit(cache=True)
 def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
-                       phi_out, lrt_out, rss_out, rank_out, blup_out, pev_out, iter_out):
+                       phi_out, lrt_out, rss_out, rank_out, blup_out, pev_out, iter_out, use_start=True):
     """ML of the random-effects model for every unit by projected Newton over ``phi >= 0``.
 
     ``grams_proj``, ``grams (n_units, q, q)``, ``scores (n_units, q)``; ``rss0 = y'P0y``; ``n`` individuals.
@@ -279,6 +279,10 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
     sol = np.zeros(q)
     free = np.zeros(q, dtype=np.int64)
     keep = np.zeros(q, dtype=np.bool_)
+    u_trial = np.zeros(q)
+    grad_trial = np.zeros(q)
+    hess_trial = np.zeros((q, q))
+    nt_keep = np.zeros((q, q))
     for p in range(n_units):
         gram_proj = grams_proj[p]
         gram = grams[p]
@@ -289,7 +293,34 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
         f0, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, grad,
                                     hess, True)
         f = f0
+        for t in range(q):
+            for s_ in range(q):
+                nt_keep[t, s_] = nt_mat[t, s_]
         iterations = 0
+        if use_start:
+            # start from the one-component optima (exact when M = M~): m~ phi_t = (n r - s) / (s - r),
+            # r = v_t^2 / m~; kept only if it improves on phi = 0
+            any_positive = False
+            for t in range(q):
+                trial[t] = 0.0
+                if grad[t] < 0.0 and gram_proj[t, t] > 0.0:
+                    r = score[t] * score[t] / gram_proj[t, t]
+                    if n * r > rss0 and r < rss0:
+                        trial[t] = (n * r - rss0) / ((rss0 - r) * gram_proj[t, t])
+                        any_positive = True
+            if any_positive:
+                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, n_mat,
+                                                     nt_mat, u_trial, grad_trial, hess_trial, True)
+                if f_trial < f:
+                    f = f_trial
+                    rss = rss_t
+                    for t in range(q):
+                        phi[t] = trial[t]
+                        u[t] = u_trial[t]
+                        grad[t] = grad_trial[t]
+                        for s_ in range(q):
+                            hess[t, s_] = hess_trial[t, s_]
+                            nt_keep[t, s_] = nt_mat[t, s_]
         for it in range(max_iter):
             n_free = 0
             for t in range(q):
@@ -307,27 +338,32 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
                 break
             step = 1.0
             accepted = False
+            f_trial = f
             for search in range(50):
                 predicted = 0.0
                 for t in range(q):
                     trial[t] = max(phi[t] + step * direction[t], 0.0)
                     predicted += grad[t] * (trial[t] - phi[t])
                 f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, n_mat,
-                                                     nt_mat, u, grad, hess, False)
+                                                     nt_mat, u_trial, grad_trial, hess_trial, True)
                 if f_trial <= f + 1e-4 * predicted:
                     accepted = True
                     break
                 step *= 0.5
             iterations += 1
             if not accepted:
-                # restore the state at phi
-                _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, grad, hess, True)
                 break
+            # the trial point becomes the current one (its gradient and Hessian are already computed)
+            change = f - f_trial
+            f = f_trial
+            rss = rss_t
             for t in range(q):
                 phi[t] = trial[t]
-            change = f - f_trial
-            f, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, grad,
-                                       hess, True)
+                u[t] = u_trial[t]
+                grad[t] = grad_trial[t]
+                for s_ in range(q):
+                    hess[t, s_] = hess_trial[t, s_]
+                    nt_keep[t, s_] = nt_mat[t, s_]
             if change < 1e-14 * (1.0 + abs(f)):
                 break
         iter_out[p] = iterations
@@ -336,7 +372,7 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
         for t in range(q):
             phi_out[p, t] = phi[t]
             blup_out[p, t] = phi[t] * u[t]
-            pev_out[p, t] = max(phi[t] - phi[t] * phi[t] * nt_mat[t, t], 0.0)
+            pev_out[p, t] = max(phi[t] - phi[t] * phi[t] * nt_keep[t, t], 0.0)
 
 
 @numba.njit(cache=True)

@@ -1,0 +1,107 @@
+"""Two-locus scan of the PEPIS model: the four epistatic effects of every marker pair k < l.
+
+Model per pair (Xu 2013 Genetics 195:1209; Zhang et al. 2016 PLoS Comput Biol 12:e1004925), as in
+PEPIS's epistatic scan: only the epistatic effects enter, over the same polygenic background as the null
+(the two markers' main effects are not in the model, they are left to the background):
+
+    y = X b + (z_k*z_l) aa + (z_k*w_l) ad + (w_k*z_l) da + (w_k*w_l) dd + g + e,
+    Var(g + e) = sigma2 (K0 + I)                                   (* elementwise)
+
+* random model: each effect ``~ N(0, sigma2 phi_t)``, phi (4) >= 0 by ML, LRT = 2 (l1 - l0);
+* fixed model: GLS with ``df`` = rank of the four columns after X (4; fewer for pairs with fewer
+  genotype classes, e.g. RILs where w is constant, or markers in complete linkage).
+
+For a tile of pairs the 4 product columns are formed in the original space, reduced with one GEMM
+(:func:`qtlhpc.epistasis.null_model.reduce_columns`) and solved on 4 x 4 problems by the kernels of
+:mod:`qtlhpc.epistasis.scan1d`.  Memory is bounded by ``tile_pairs``: ``O(tile_pairs * n_individuals)``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numba
+import numpy as np
+
+from qtlhpc.epistasis.null_model import NullBackground, NullRotation, null_background, reduce_columns
+from qtlhpc.epistasis.scan1d import ScanResult, concatenate_results, fit_units
+from qtlhpc.errors import InputError
+from qtlhpc.parallel import PairBlock
+
+EFFECT_NAMES = ("aa", "ad", "da", "dd")
+
+
+@numba.njit(cache=True)
+def fill_epistatic_columns(z_t, w_t, first, second, out):
+    """``out (4, n_pairs, n)``: rows ``z_k*z_l, z_k*w_l, w_k*z_l, w_k*w_l`` for pairs ``(first, second)``.
+
+    ``z_t``, ``w_t (n_markers, n_individuals)``: the codes transposed (one marker per row).
+    """
+    n = z_t.shape[1]
+    for p in range(first.shape[0]):
+        k = first[p]
+        l = second[p]
+        for i in range(n):
+            zk = z_t[k, i]
+            wk = w_t[k, i]
+            zl = z_t[l, i]
+            wl = w_t[l, i]
+            out[0, p, i] = zk * zl
+            out[1, p, i] = zk * wl
+            out[2, p, i] = wk * zl
+            out[3, p, i] = wk * wl
+
+
+def scan2d_block(rotation: Optional[NullRotation], y_rot, X_rot, Z, W, pair_block: PairBlock, *,
+                 model="random", pvalue="mixture", with_effects=False, tile_pairs=1024,
+                 background: Optional[NullBackground] = None, max_iter=50, tol=1e-11) -> ScanResult:
+    """Test the pairs of ``pair_block``, in its ``pairs()`` order.
+
+    ``rotation``, ``y_rot (n,)``, ``X_rot (n, c)``: the null (see :mod:`qtlhpc.epistasis.null_model`);
+    pass ``background=null_background(rotation, y_rot, X_rot)`` to reuse it over blocks (then the first
+    three arguments may be None).  ``Z``, ``W (n_individuals, n_markers)``: additive and dominance codes
+    (original space; the products must be formed before rotation).  Returns a :class:`ScanResult` with
+    ``lrt``, ``df``, ``pvalue``, ``lod`` per pair and, with ``with_effects``, ``effects``/``effect_se``
+    ``(n_pairs, 4)`` for (aa, ad, da, dd) (BLUPs and prediction SE in the random model) and
+    ``variance_ratios (n_pairs, 4)`` in the random model.
+    """
+    if background is None:
+        background = null_background(rotation, y_rot, X_rot)
+    z_t, w_t = transposed_codes(Z, W, background.n_individuals)
+    first, second = pair_block.pairs()
+    if first.size and second.max() >= z_t.shape[0]:
+        raise InputError(f"pair block {pair_block} reaches marker {second.max()} but there are {z_t.shape[0]} markers")
+    return scan_pairs(background, z_t, w_t, first, second, model=model, pvalue=pvalue,
+                      with_effects=with_effects, tile_pairs=tile_pairs, max_iter=max_iter, tol=tol)
+
+
+def transposed_codes(Z, W, n_individuals):
+    """Validated ``(Z', W')``, each ``(n_markers, n_individuals)`` C-contiguous float64."""
+    Z = np.asarray(Z, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[0] != n_individuals or W.shape != Z.shape:
+        raise InputError(f"codes Z and W must both be (n_individuals={n_individuals}, n_markers); "
+                         f"got {Z.shape} and {W.shape}")
+    if not (np.all(np.isfinite(Z)) and np.all(np.isfinite(W))):
+        raise InputError("codes Z or W contain NaN: fill missing genotypes with their expectations first")
+    return np.ascontiguousarray(Z.T), np.ascontiguousarray(W.T)
+
+
+def scan_pairs(background: NullBackground, z_t, w_t, first, second, *, model="random", pvalue="mixture",
+               with_effects=False, tile_pairs=1024, max_iter=50, tol=1e-11) -> ScanResult:
+    """Kernel of :func:`scan2d_block` for explicit pair lists ``first (n_pairs,)``, ``second (n_pairs,)``."""
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    second = np.ascontiguousarray(second, dtype=np.int64)
+    n = background.n_individuals
+    products = np.empty((4, min(tile_pairs, max(first.size, 1)), n))
+    parts = []
+    for start in range(0, first.size, tile_pairs):
+        stop = min(start + tile_pairs, first.size)
+        tile = products[:, : stop - start]
+        fill_epistatic_columns(z_t, w_t, first[start:stop], second[start:stop], tile)
+        reduced = reduce_columns(background, np.ascontiguousarray(tile))
+        parts.append(fit_units(reduced, background, model, pvalue, with_effects, max_iter, tol))
+    if not parts:
+        return fit_units(np.empty((4, 0, n + background.n_covariates + 1)), background, model, pvalue,
+                         with_effects, max_iter, tol)
+    return concatenate_results(parts)
