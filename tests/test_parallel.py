@@ -1,0 +1,180 @@
+"""qtlhpc.parallel: partitions (property tests), keyed random streams, and the work pool under mpirun."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpi_helpers import RANK_COUNTS, run_mpi
+from qtlhpc.parallel import (
+    SERIAL,
+    balanced_split,
+    block_range,
+    chunk_ranges,
+    n_pairs,
+    pair_blocks,
+    pair_from_index,
+    pair_index,
+    partition_pair_blocks,
+    run_pool,
+    unit_rng,
+)
+
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+
+
+# -- block_range / chunk_ranges ---------------------------------------------------------------
+
+@given(st.integers(0, 10_000), st.integers(1, 64))
+def test_block_range_covers_once_and_balanced(n_items, size):
+    ranges = [block_range(n_items, rank, size) for rank in range(size)]
+    covered = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+    assert np.array_equal(covered, np.arange(n_items))  # contiguous, in rank order, each item once
+    sizes = [stop - start for start, stop in ranges]
+    assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("args", [(5, -1, 2), (5, 2, 2), (5, 0, 0), (-1, 0, 1)])
+def test_block_range_refuses_bad_arguments(args):
+    with pytest.raises(ValueError):
+        block_range(*args)
+
+
+@given(st.integers(0, 5_000), st.integers(1, 700))
+def test_chunk_ranges_cover_in_order(n_items, chunk):
+    ranges = chunk_ranges(n_items, chunk)
+    assert [i for start, stop in ranges for i in range(start, stop)] == list(range(n_items))
+    assert all(0 < stop - start <= chunk for start, stop in ranges)
+
+
+# -- balanced_split ---------------------------------------------------------------------------
+
+weights_strategy = st.lists(st.floats(0, 1000, allow_nan=False, allow_infinity=False), max_size=200)
+
+
+@given(weights_strategy, st.integers(1, 40))
+def test_balanced_split_contiguous_and_bounded(weights, size):
+    parts = balanced_split(weights, size)
+    assert len(parts) == size
+    assert parts[0][0] == 0 and parts[-1][1] == len(weights)
+    for (start, stop), (next_start, _) in zip(parts, parts[1:]):
+        assert start <= stop == next_start  # contiguous, in order, no gap or overlap
+    weights = np.asarray(weights, dtype=float)
+    if weights.size:
+        ideal = weights.sum() / size
+        heaviest = max(weights[start:stop].sum() for start, stop in parts)
+        assert heaviest <= ideal + weights.max() + 1e-9 * max(1.0, weights.sum())
+
+
+@given(st.integers(0, 50), st.integers(1, 10))
+def test_balanced_split_of_equal_weights_is_even(n_items, size):
+    sizes = [stop - start for start, stop in balanced_split(np.ones(n_items), size)]
+    assert sum(sizes) == n_items and max(sizes) - min(sizes) <= 1
+
+
+def test_balanced_split_refuses_negative_weights():
+    with pytest.raises(ValueError):
+        balanced_split([1.0, -1.0], 2)
+
+
+# -- pairs --------------------------------------------------------------------------------------
+
+@given(st.integers(2, 60))
+def test_pair_index_row_major_and_inverse_exhaustive(n_markers):
+    pairs = [(k, l) for k in range(n_markers) for l in range(k + 1, n_markers)]  # row-major by definition
+    k, l = np.array(pairs).T
+    index = pair_index(k, l, n_markers)
+    assert np.array_equal(index, np.arange(n_pairs(n_markers)))
+    back_k, back_l = pair_from_index(index, n_markers)
+    assert np.array_equal(back_k, k) and np.array_equal(back_l, l)
+
+
+@given(st.integers(2, 3_000_000), st.data())
+@settings(max_examples=300)
+def test_pair_from_index_inverse_large(n_markers, data):
+    total = n_pairs(n_markers)
+    # row starts and ends are where floating point square roots go wrong: test them and random indices
+    k = data.draw(st.integers(0, n_markers - 2))
+    row_start = int(pair_index(k, k + 1, n_markers))
+    candidates = [0, total - 1, row_start, row_start - 1, row_start + n_markers - k - 2,
+                  data.draw(st.integers(0, total - 1))]
+    index = np.array([i for i in candidates if 0 <= i < total])
+    back_k, back_l = pair_from_index(index, n_markers)
+    assert np.all(back_k < back_l) and np.all(back_l < n_markers) and np.all(back_k >= 0)
+    assert np.array_equal(pair_index(back_k, back_l, n_markers), index)
+
+
+def test_pair_index_refuses_lower_triangle():
+    with pytest.raises(ValueError):
+        pair_index(3, 3, 5)
+
+
+@given(st.integers(0, 80), st.integers(1, 30))
+def test_pair_blocks_cover_every_pair_once(n_markers, tile):
+    blocks = pair_blocks(n_markers, tile)
+    assert [b.block_id for b in blocks] == list(range(len(blocks)))
+    seen = np.zeros((n_markers, n_markers), dtype=int)
+    for block in blocks:
+        k, l = block.pairs()
+        assert len(k) == block.n_pairs > 0
+        assert np.all(k < l)
+        np.add.at(seen, (k, l), 1)
+    assert np.array_equal(seen, np.triu(np.ones((n_markers, n_markers), dtype=int), 1))
+
+
+@given(st.integers(2, 60), st.integers(1, 20), st.integers(1, 8))
+def test_partition_pair_blocks_covers_blocks_in_order(n_markers, tile, size):
+    blocks = pair_blocks(n_markers, tile)
+    shares = [partition_pair_blocks(blocks, rank, size) for rank in range(size)]
+    assert [b for share in shares for b in share] == blocks
+
+
+# -- random streams -----------------------------------------------------------------------------
+
+def test_unit_rng_is_keyed_by_unit_not_by_order():
+    forward = {u: unit_rng(11, "perm", u).random(5) for u in range(20)}
+    backward = {u: unit_rng(11, "perm", u).random(5) for u in reversed(range(20))}
+    assert all(np.array_equal(forward[u], backward[u]) for u in range(20))
+    # different units, streams and seeds give different numbers
+    draws = [unit_rng(11, "perm", u).random(5) for u in range(20)]
+    draws += [unit_rng(11, "boot", 0).random(5), unit_rng(12, "perm", 0).random(5), unit_rng(11, "perm", 0, 1).random(5)]
+    assert len({d.tobytes() for d in draws}) == len(draws)
+
+
+def test_unit_rng_refuses_negative_keys():
+    with pytest.raises(ValueError):
+        unit_rng(-1, "perm", 0)
+    with pytest.raises(ValueError):
+        unit_rng(1, "perm", -3)
+
+
+# -- work pool -----------------------------------------------------------------------------------
+
+def pool_work(unit_id):
+    return unit_rng(777, "pool-test", unit_id).random(3).tolist()  # as tests/mpi_scripts/parallel_pool.py
+
+
+def test_run_pool_serial():
+    order = []
+    results = run_pool(pool_work, [4, 1, 3], SERIAL, on_result=lambda u, r: order.append(u))
+    assert order == [4, 1, 3]
+    assert results == {u: pool_work(u) for u in (4, 1, 3)}
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("n_ranks", RANK_COUNTS)
+@pytest.mark.parametrize("n_units", [0, 1, 23])
+def test_run_pool_under_mpirun_equals_serial(tmp_path, n_ranks, n_units):
+    out = tmp_path / "pool.json"
+    run_mpi(n_ranks, [SCRIPTS / "parallel_pool.py", n_units, out], timeout=120)
+    report = json.loads(out.read_text())
+    assert report["size"] == n_ranks
+    expected = {str(u): pool_work(u) for u in range(n_units)}
+    assert report["results"] == expected
+    assert report["runs"] == {str(u): 1 for u in range(n_units)}  # each unit run exactly once
+    assert report["ungathered_units"] == list(range(n_units))
+    if n_ranks > 1 and n_units >= 20:
+        assert len(set(report["ranks"].values())) > 1, "only one rank did work"
