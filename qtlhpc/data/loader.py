@@ -83,7 +83,7 @@ PATH_KEYS = ("file", "genotypes", "phenotypes", "expression", "gene_map", "z", "
 
 
 def _suggestion(name, valid) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

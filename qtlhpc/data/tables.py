@@ -302,7 +302,7 @@ def align_ids(
 
 def suggest(name: str, valid: Sequence[str]) -> str:
     """``"; did you mean 'x'?"`` or an empty string."""
-    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
