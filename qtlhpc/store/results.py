@@ -376,7 +376,27 @@ class ResultsFile:
             dataset = self._dataset(h5, variable, allow_incomplete)
             return decode(variable, dataset, selection)
 
-        return self._collective(read)
+        if self.parallel_io or self.n_ranks == 1:
+            return read(self._h5)
+        # rank-0 mode: numbers travel by buffer broadcast (no pickling of large arrays), text by pickle
+        array = None
+        header = None
+        if self.rank == 0:
+            try:
+                array = np.require(read(self._h5), requirements="C")
+                header = ("text", array) if array.dtype.kind in "UO" else ("array", array.shape, array.dtype.str)
+            except Exception as error:
+                header = ("error", error if _picklable(error) else RuntimeError(str(error)))
+        header = self.comm.bcast(header, root=0)
+        if header[0] == "error":
+            raise header[1]
+        if header[0] == "text":
+            return header[1]
+        if self.rank != 0:
+            array = np.empty(header[1], dtype=np.dtype(header[2]))
+        if array.size:
+            self.comm.Bcast(array, root=0)
+        return array
 
     def _dataset(self, h5, variable: schema.Variable, allow_incomplete: bool) -> h5py.Dataset:
         present = [name for name in h5.keys()]

@@ -67,6 +67,8 @@ def main(argv):
         lod = results.read("storetest/lod")
         expected = np.concatenate([block_values(b)[0] for b in range(args.n_blocks)], axis=1)
         assert np.array_equal(lod, expected), "read-back differs from the blocks written"
+        assert results.read("storetest/trait_names").tolist() == [f"trait_{t}" for t in range(N_TRAITS)]
+        assert results.read("storetest/best", (slice(2, 3),)).tolist() == [block_values(0)[1][2]]
         n_computed = comm.allreduce(len(computed))
         if rank == 0:
             print("PARALLEL_IO", results.parallel_io, flush=True)
