@@ -13,7 +13,7 @@ import pytest
 from qtlhpc import schema
 from qtlhpc.errors import IncompleteResultError, InputError
 from qtlhpc.store import ResultsFile, open_results
-from qtlhpc.store.export import export_tsv, inspect_text
+from qtlhpc.store.export import export_tsv, format_value, inspect_text
 
 STAGE = "storeunit"
 N_TRAITS, N_POSITIONS, N_INDIVIDUALS, N_GENOTYPES = 3, 12, 4, 2
@@ -265,6 +265,8 @@ def test_export_nan_and_label_fallback(tmp_path):
     table = parse_tsv(stream.getvalue())
     assert [row[0] for row in table[1:]] == [str(i) for i in range(N_POSITIONS)]
     assert table[1][1:3] == ["NaN", "-Inf"]
+    # float32 values are written at their own precision: shortest text that reads back to the same float32
+    assert format_value(np.float32(0.3)) == "0.3" and format_value(0.1) == "0.1"
 
 
 def test_inspect_lists_stages_and_datasets(tmp_path):

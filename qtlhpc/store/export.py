@@ -12,7 +12,7 @@ is used.  Layout by number of dims:
   :data:`qtlhpc.schema.COLUMN_DIMENSIONS`), else the first;
 * 3-D and more: long, one row per combination (last dim fastest): one column per dim, then the value.
 
-Numbers are written to round-trip exactly (shortest repr); NaN as ``NaN``, infinities as ``Inf``/``-Inf``,
+Numbers are written to round-trip exactly at their stored precision (shortest repr); NaN as ``NaN``, infinities as ``Inf``/``-Inf``,
 booleans as ``TRUE``/``FALSE``: what R's ``read.delim`` and pandas' ``read_csv`` parse.
 """
 
@@ -38,12 +38,13 @@ def format_value(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (float, np.floating)):
-        value = float(value)
         if math.isnan(value):
             return "NaN"
         if math.isinf(value):
             return "Inf" if value > 0 else "-Inf"
-        return repr(value)
+        if isinstance(value, np.floating) and value.dtype != np.float64:
+            return str(value)  # numpy's shortest repr at the value's own precision (0.3, not 0.30000001...)
+        return repr(float(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
