@@ -512,31 +512,41 @@ def split_covariates(names: np.ndarray, values: np.ndarray, covariates, path, li
 
 def single_char_codes(rows: Rows, row_start: int, col_start: int, labels: Sequence[str], missing: Sequence[str],
                       sep: str) -> Optional[np.ndarray]:
-    """Fast path of :func:`map_labels` for files whose genotype cells are all one ASCII character.
+    """Fast path of :func:`map_labels` when every genotype label is one ASCII character.
 
-    Joins each row's genotype fields back into a line and reads its bytes with numpy: ``(n, m)`` int8
-    codes, or ``None`` when the fast path does not apply (multi-character labels or cells, non-ASCII
-    text, an empty cell, or an unknown label: the general path then locates the problem).
+    Joins each row's genotype fields back into one text, turns empty cells and multi-character
+    missing strings into a one-character placeholder (C-level ``str.replace``), and reads the bytes
+    with numpy: ``(n, m)`` int8 codes, or ``None`` when the fast path does not apply (a cell of
+    several characters that is no missing string, non-ASCII text, or an unknown label: the general
+    path then locates the problem).
     """
-    if not sep or len(sep) != 1 or not sep.isascii() or any(len(t) != 1 or not t.isascii() for t in labels):
+    placeholder = "\0"
+    if not sep or len(sep) != 1 or not sep.isascii() or sep == "\n" \
+            or any(len(t) != 1 or not t.isascii() or t in (sep, placeholder, "\n") for t in labels):
         return None
     n_rows = len(rows) - row_start
     n_columns = len(rows.fields[0]) - col_start
     if n_rows == 0 or n_columns == 0:
         return None
     lookup = np.full(256, -1, dtype=np.int8)
-    for token in missing:
-        if len(token) == 1 and token.isascii():
-            lookup[ord(token)] = 0
+    lookup[0] = 0
     for code, label in enumerate(labels, start=1):
         lookup[ord(label)] = code
-    joined = "".join(sep.join(row[col_start:]) + sep for row in rows.fields[row_start:])
-    if len(joined) != n_rows * 2 * n_columns or not joined.isascii():
+    text = "\n".join(sep + sep.join(row[col_start:]) + sep for row in rows.fields[row_start:]) + "\n"
+    for token in sorted({"", *missing}, key=len, reverse=True):
+        if token in labels:
+            continue
+        if len(token) == 1 and token.isascii() and token not in (sep, "\n"):
+            lookup[ord(token)] = 0
+            continue
+        for _ in range(2):  # adjacent cells share a separator: a second pass catches every other one
+            text = text.replace(f"{sep}{token}{sep}", f"{sep}{placeholder}{sep}")
+    if len(text) != n_rows * (2 * n_columns + 2) or not text.isascii():
         return None
-    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(n_rows, 2 * n_columns)
-    if not np.all(raw[:, 1::2] == ord(sep)):
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n_rows, 2 * n_columns + 2)
+    if not (np.all(raw[:, 0:-1:2] == ord(sep)) and np.all(raw[:, -1] == ord("\n"))):
         return None
-    codes = lookup[raw[:, ::2]]
+    codes = lookup[raw[:, 1:-1:2]]
     if (codes < 0).any():
         return None
     return codes

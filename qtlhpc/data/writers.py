@@ -43,14 +43,19 @@ def genotype_lines(cross: Cross, genotype_labels=None, missing: str = "-", sep: 
 
     Single-character labels (the usual case) are written through a byte table, without a Python
     string per cell."""
-    if cross.cross_type != "generic":
-        labels = genotype_labels_for(cross.cross_type, genotype_labels)
-        tokens = [missing, *labels, sep]
-        if all(len(t) == 1 and t.isascii() for t in tokens) and cross.n_markers:
-            table = np.frombuffer("".join(tokens[:-1]).encode("ascii"), dtype=np.uint8)
+    if cross.cross_type != "generic" and cross.n_markers:
+        labels = list(genotype_labels_for(cross.cross_type, genotype_labels))
+        if all(len(t) == 1 and t.isascii() and t != "\0" for t in labels + [sep]):
+            placeholder = missing if len(missing) == 1 and missing.isascii() else "\0"
+            table = np.frombuffer("".join([placeholder] + labels).encode("ascii"), dtype=np.uint8)
             buffer = np.full((cross.n_individuals, 2 * cross.n_markers - 1), ord(sep), dtype=np.uint8)
             buffer[:, ::2] = table[cross.genotypes.astype(np.intp)]
-            return [row.tobytes().decode("ascii") for row in buffer]
+            lines = [row.tobytes().decode("ascii") for row in buffer]
+            if placeholder != missing:
+                lines = [line.replace(placeholder, missing) for line in lines]
+            return lines
+        words = [missing] + labels
+        return [sep.join(map(words.__getitem__, row)) for row in cross.genotypes.tolist()]
     return [sep.join(row) for row in genotype_strings(cross, genotype_labels, missing).tolist()]
 
 
