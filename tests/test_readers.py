@@ -330,3 +330,21 @@ def test_fast_label_paths_equal_the_obvious_cell_by_cell_mapping(seed):
     rows.fields[5][3] = "X"
     assert single_char_codes(rows, 1, 1, labels, missing, ",") is None
     assert lookup_codes(rows, 1, 1, labels, missing) is None
+
+
+def test_load_cross_plink_and_tsv_with_a_covariate_file(tmp_path):
+    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is the optional PLINK backend")
+    counts = np.array([[2, 1, 0], [0, 1, 2], [1, 2, 2]], dtype=np.int8)
+    bed_reader.to_bed(tmp_path / "g.bed", counts, properties={
+        "iid": ["a", "b", "c"], "sid": ["x", "y", "z"], "chromosome": ["1", "1", "2"], "cm_position": [0, 1, 2],
+        "pheno": [1.0, 2.0, 3.0]})
+    write_matrix_tsv(tmp_path / "cov.tsv", ["c", "a", "b"], ["age"], [[30], [10], [20]])
+    cross = load_cross({"format": "plink", "file": "g", "cross_type": "f2", "covariates": "cov.tsv"}, tmp_path)
+    np.testing.assert_array_equal(cross.covariates[:, 0], [10, 20, 30])
+    np.testing.assert_array_equal(cross.phenotypes[:, 0], [1, 2, 3])
+    np.testing.assert_array_equal(cross.genotypes, [[1, 2, 3], [3, 2, 1], [2, 1, 1]])
+    write_matrix_tsv(tmp_path / "geno.tsv", ["a", "b"], ["x", "y"], [[1, 3], [np.nan, 2]])
+    cross = load_cross({"format": "tsv", "genotypes": "geno.tsv", "cross_type": "f2", "covariates": "cov.tsv"},
+                       tmp_path)
+    np.testing.assert_array_equal(cross.genotypes, [[1, 3], [0, 2]])
+    np.testing.assert_array_equal(cross.covariates[:, 0], [10, 20])
