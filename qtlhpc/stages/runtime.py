@@ -7,6 +7,7 @@ rank, so a bad input line ends all ranks with the same clear message instead of 
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import sys
 import time
@@ -132,6 +133,14 @@ def write_blocks(context, writer, label: str, my_block_ids, compute) -> int:
         done[0] += len(round_blocks)
         if progress is not None:
             progress.update(done[0])
+
+    delay = float(os.environ.get("QTLHPC_BLOCK_DELAY", "0") or 0)  # seconds per block: lets tests kill a run mid-stage
+    if delay > 0:
+        plain_compute = compute
+
+        def compute(block_id):
+            time.sleep(delay)
+            return plain_compute(block_id)
 
     computed = writer.write_rounds(list(my_block_ids), compute, on_round=on_round)
     if progress is not None:
