@@ -272,3 +272,14 @@ def test_chromosome_peaks_and_strongest_pairs_match_sorting():
                         reverse=True)[:6]
     assert list(zip(traits, pairs)) == [(t, p) for _, t, p in everything]
     np.testing.assert_array_equal(values, [v for v, _, _ in everything])
+
+
+def test_absent_stages_are_named_missing(tmp_path):
+    with ResultsFile.open(tmp_path / "only1d.h5") as results:
+        write_scan1d(results, make_loci(), np.random.default_rng(5))
+    page = write_report(tmp_path / "only1d.h5", tmp_path / "out").read_text(encoding="utf-8")
+    for stage in ("varcomp", "scan2d", "permutations"):
+        assert f"{stage} is missing" in page
+    assert "show no genome-wide threshold" in page
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["scan1d_000_height.png",
+                                                                        "scan1d_001_seed_weight.png"]

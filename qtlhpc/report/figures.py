@@ -105,6 +105,13 @@ def plot_scan2d_heatmap(path: Path, trait_name: str, binned_lod: np.ndarray, edg
         axes.plot([boundary, boundary], [boundary, n_loci], color="#555555", lw=0.6)
         axes.plot([0, boundary], [boundary, boundary], color="#555555", lw=0.6)
     axes.plot([0, n_loci], [0, n_loci], color="#555555", lw=0.6)
+    if finite.size:
+        # a peak may be one cell of a few pixels: ring it, and give its LOD in the empty upper triangle
+        row, column = np.unravel_index(np.nanargmax(binned_lod), binned_lod.shape)
+        axes.scatter([(edges[column] + edges[column + 1]) / 2], [(edges[row] + edges[row + 1]) / 2], s=160,
+                     facecolors="none", edgecolors="#0057b8", linewidths=1.6, zorder=4,
+                     label=f"strongest pair (LOD {vmax:.2f})")
+        axes.legend(loc="upper right", frameon=False, fontsize="small")
     centres = (np.asarray(chromosome_starts) + np.asarray(chromosome_stops)) / 2
     widths = np.asarray(chromosome_stops) - np.asarray(chromosome_starts)
     labels = _thin_labels(list(chromosome_names), centres, widths, 0.015)
