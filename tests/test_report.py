@@ -1,7 +1,6 @@
 """The visual report: figures and index.html from a synthetic results file with planted peaks."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
