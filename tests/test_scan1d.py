@@ -184,3 +184,12 @@ def test_mixture_pvalue_is_the_chi_bar_square():
     draws = (np.maximum(rng.normal(size=(200_000, 2)), 0) ** 2).sum(axis=1)
     assert random_pvalue(np.array([4.0]), np.array([2]))[0] == pytest.approx(np.mean(draws > 4.0), abs=3e-3)
     assert random_pvalue(np.array([0.0]), np.array([2]))[0] == 1.0
+
+
+def test_closed_form_chi2_tails_match_scipy():
+    import scipy.stats
+    from qtlhpc.epistasis.scan1d import chi2_tail
+
+    statistic = np.linspace(0.0, 90.0, 500)
+    for df in range(1, 7):
+        np.testing.assert_allclose(chi2_tail(statistic, df), scipy.stats.chi2.sf(statistic, df), rtol=1e-12)

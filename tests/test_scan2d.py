@@ -23,13 +23,15 @@ def test_random_model_matches_dense_ml_on_random_pairs():
     background = prepared(K0, X, y)
     result = scan2d_block(None, None, None, Z, W, whole_block(6), background=background, with_effects=True)
     first, second = whole_block(6).pairs()
-    for p in rng.choice(len(first), size=6, replace=False):
+    planted = int(np.flatnonzero((first == 1) & (second == 4))[0])
+    for p in set(rng.choice(len(first), size=6, replace=False)) | {planted}:
         G = epistatic_columns(Z, W, first[p], second[p])
         lrt_dense, _, negative = dense_random_lrt(y, X, K0, G, extra_starts=[result.variance_ratios[p]])
         l0 = -negative(np.zeros(4))
         assert 2 * (-negative(result.variance_ratios[p]) - l0) == pytest.approx(result.lrt[p], rel=1e-6, abs=1e-8)
         assert result.lrt[p] == pytest.approx(lrt_dense, rel=1e-5, abs=1e-6)
         assert result.df[p] == 4
+    assert np.argmax(result.lrt) == planted
 
 
 def test_fixed_model_matches_explicit_gls():

@@ -27,6 +27,7 @@ from typing import Optional
 
 import numba
 import numpy as np
+import scipy.special
 import scipy.stats
 
 from qtlhpc.epistasis.null_model import NullBackground, reduce_columns
@@ -151,37 +152,39 @@ def _backward(low, q, b, x):
 
 
 @numba.njit(cache=True)
-def _woodbury(gram, root, q, mat, low, tmp_in, tmp_out, loadings, out):
+def _woodbury(gram, root, support, k, q, mat, low, tmp_in, tmp_out, loadings, out):
     """``out = gram - (S gram)' (I + S gram S)^-1 (S gram)`` with ``S = diag(root)``; returns log|I + S gram S|.
 
-    ``out`` equals ``gram (I + Phi gram)^-1`` (``Phi = S^2``); ``loadings`` keeps ``low^-1 S gram``.
+    ``out`` equals ``gram (I + Phi gram)^-1`` (``Phi = S^2``).  Only the ``k`` coordinates ``support`` with
+    ``root > 0`` enter the ``k x k`` factorisation; ``loadings (k, q)`` keeps ``low^-1 S_support gram``.
     """
-    for i in range(q):
-        for j in range(q):
-            mat[i, j] = root[i] * gram[i, j] * root[j]
+    for i in range(k):
+        for j in range(k):
+            mat[i, j] = root[support[i]] * gram[support[i], support[j]] * root[support[j]]
         mat[i, i] += 1.0
-    ok = _cholesky(mat, q, low)
+    ok = _cholesky(mat, k, low)
     assert ok
     logdet = 0.0
-    for i in range(q):
-        logdet += 2.0 * math.log(low[i, i])
+    for i in range(k):
+        logdet += math.log(low[i, i])
     for j in range(q):
-        for i in range(q):
-            tmp_in[i] = root[i] * gram[i, j]
-        _forward(low, q, tmp_in, tmp_out)
-        for i in range(q):
+        for i in range(k):
+            tmp_in[i] = root[support[i]] * gram[support[i], j]
+        _forward(low, k, tmp_in, tmp_out)
+        for i in range(k):
             loadings[i, j] = tmp_out[i]
     for i in range(q):
-        for j in range(q):
+        for j in range(i + 1):
             acc = gram[i, j]
-            for k in range(q):
-                acc -= loadings[k, i] * loadings[k, j]
+            for m in range(k):
+                acc -= loadings[m, i] * loadings[m, j]
             out[i, j] = acc
-    return logdet
+            out[j, i] = acc
+    return 2.0 * logdet
 
 
 @numba.njit(cache=True)
-def _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, grad, hess, want_hessian):
+def _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u, grad, hess, want_hessian):
     """Objective ``f = n/2 log RSS + 1/2 log|I + Phi M|`` (= -l1 + const), its gradient and Hessian.
 
     With ``R = (I + M~ Phi)^-1``: ``u = R v``, ``RSS = s - v' Phi R v``, ``N = M (I + Phi M)^-1``,
@@ -195,21 +198,25 @@ def _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, g
     mat = work[1]
     low = work[2]
     loadings = work[3]
+    k = 0
     for t in range(q):
         root[t] = math.sqrt(phi[t])
-    logdet = _woodbury(gram, root, q, mat, low, tmp_in, tmp_out, loadings, n_mat)
-    _woodbury(gram_proj, root, q, mat, low, tmp_in, tmp_out, loadings, nt_mat)
+        if phi[t] > 0.0:
+            support[k] = t
+            k += 1
+    logdet = _woodbury(gram, root, support, k, q, mat, low, tmp_in, tmp_out, loadings, n_mat)
+    _woodbury(gram_proj, root, support, k, q, mat, low, tmp_in, tmp_out, loadings, nt_mat)
     # low, loadings now belong to I + S M~ S:  h = low^-1 S v,  Q = h'h,  u = v - (low^-1 S M~)' h
-    for i in range(q):
-        tmp_in[i] = root[i] * score[i]
-    _forward(low, q, tmp_in, tmp_out)
+    for i in range(k):
+        tmp_in[i] = root[support[i]] * score[support[i]]
+    _forward(low, k, tmp_in, tmp_out)
     quad = 0.0
-    for i in range(q):
+    for i in range(k):
         quad += tmp_out[i] * tmp_out[i]
     for i in range(q):
         acc = score[i]
-        for k in range(q):
-            acc -= loadings[k, i] * tmp_out[k]
+        for m in range(k):
+            acc -= loadings[m, i] * tmp_out[m]
         u[i] = acc
     rss = rss0 - quad
     if not rss > 0.0:
@@ -278,6 +285,7 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
     rhs = np.zeros(q)
     sol = np.zeros(q)
     free = np.zeros(q, dtype=np.int64)
+    support = np.zeros(q, dtype=np.int64)
     keep = np.zeros(q, dtype=np.bool_)
     u_trial = np.zeros(q)
     grad_trial = np.zeros(q)
@@ -290,7 +298,7 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
         rank_out[p] = _independent_columns(gram_proj, gram, q, keep, low)
         for t in range(q):
             phi[t] = 0.0
-        f0, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, n_mat, nt_mat, u, grad,
+        f0, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u, grad,
                                     hess, True)
         f = f0
         for t in range(q):
@@ -309,7 +317,7 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
                         trial[t] = (n * r - rss0) / ((rss0 - r) * gram_proj[t, t])
                         any_positive = True
             if any_positive:
-                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, n_mat,
+                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support, n_mat,
                                                      nt_mat, u_trial, grad_trial, hess_trial, True)
                 if f_trial < f:
                     f = f_trial
@@ -344,7 +352,7 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
                 for t in range(q):
                     trial[t] = max(phi[t] + step * direction[t], 0.0)
                     predicted += grad[t] * (trial[t] - phi[t])
-                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, n_mat,
+                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support, n_mat,
                                                      nt_mat, u_trial, grad_trial, hess_trial, True)
                 if f_trial <= f + 1e-4 * predicted:
                     accepted = True
@@ -430,35 +438,46 @@ def fixed_effects_fit(grams_proj, grams, scores, rss0, rss_out, rank_out, beta_o
 # p-values and the blocked drivers shared with scan2d
 
 
+def chi2_tail(statistic, df):
+    """``P(chi2_df > statistic)`` for integer ``df >= 1`` (closed forms for df <= 4, which are all the scans use)."""
+    statistic = np.maximum(np.asarray(statistic, dtype=np.float64), 0.0)
+    df = int(df)
+    if df > 4:
+        return scipy.stats.chi2.sf(statistic, df)
+    half = 0.5 * statistic
+    if df % 2 == 0:
+        tail = np.exp(-half)
+        return tail if df == 2 else tail * (1.0 + half)
+    tail = scipy.special.erfc(np.sqrt(half))
+    return tail if df == 1 else tail + np.sqrt(2.0 * statistic / np.pi) * np.exp(-half)
+
+
 def random_pvalue(lrt, df, method="mixture"):
     """P-value of the random-model LRT with ``df`` variance ratios tested on their boundary 0.
 
-    ``mixture``: the chi-bar-square of Self & Liang (1987) for ``df`` independent boundary components,
-    ``sum_j C(df, j) 2^-df P(chi2_j > lrt)`` (for df = 1 the usual 50:50 mixture); ``chi2``: the
-    conservative ``P(chi2_df > lrt)``.
+    ``mixture`` (default): the chi-bar-square of Self & Liang (1987) for ``df`` independent boundary
+    components, ``sum_j C(df, j) 2^-df P(chi2_j > lrt)`` (df = 1: the 50:50 mixture of chi2_0 and chi2_1);
+    ``chi2``: the conservative ``P(chi2_df > lrt)``.  ``lrt = 0`` or ``df = 0`` give 1.
     """
-    lrt = np.asarray(lrt, dtype=np.float64)
-    df = np.asarray(df, dtype=np.int64)
-    if method == "chi2":
-        return np.where(df > 0, scipy.stats.chi2.sf(lrt, np.maximum(df, 1)), 1.0)
-    if method != "mixture":
+    if method not in PVALUE_METHODS:
         raise InputError(f"pvalue method {method!r} is not one of {PVALUE_METHODS}")
-    pvalue = np.zeros(np.broadcast(lrt, df).shape)
-    lrt_b, df_b = np.broadcast_arrays(lrt, df)
-    for total in np.unique(df_b):
-        rows = df_b == total
-        if total == 0:
-            pvalue[rows] = 1.0
+    lrt, df = np.broadcast_arrays(np.asarray(lrt, dtype=np.float64), np.asarray(df, dtype=np.int64))
+    pvalue = np.ones(lrt.shape)
+    for total in np.unique(df):
+        rows = (df == total) & (lrt > 0)
+        if total == 0 or not rows.any():
             continue
-        acc = np.zeros(int(rows.sum()))
-        for j in range(1, total + 1):
-            acc += math.comb(int(total), j) * scipy.stats.chi2.sf(lrt_b[rows], j)
-        pvalue[rows] = np.where(lrt_b[rows] > 0, acc / 2.0 ** total, 1.0)
+        values = lrt[rows]
+        if method == "chi2":
+            pvalue[rows] = chi2_tail(values, total)
+        else:
+            pvalue[rows] = sum(math.comb(int(total), j) * chi2_tail(values, j)
+                               for j in range(1, total + 1)) / 2.0 ** total
     return pvalue
 
 
 def fit_units(reduced, background: NullBackground, model="random", pvalue="mixture", with_effects=True,
-              max_iter=50, tol=1e-11) -> ScanResult:
+              max_iter=50, tol=1e-9) -> ScanResult:
     """Test every unit whose tested columns were reduced by :func:`reduce_columns`.
 
     ``reduced (q, n_units, n + c + 1)``.  Random model: ML over phi (see :func:`random_effects_fit`),
@@ -498,7 +517,9 @@ def fit_units(reduced, background: NullBackground, model="random", pvalue="mixtu
         sigma2 = rss / residual_df
         with np.errstate(invalid="ignore", divide="ignore"):
             f_statistic = np.where(rank > 0, (rss0 - rss) / np.maximum(rank, 1) / sigma2, 0.0)
-        pvalue_fixed = np.where(rank > 0, scipy.stats.chi2.sf(lrt, np.maximum(rank, 1)), 1.0)
+        pvalue_fixed = np.ones(n_units)
+        for total in np.unique(rank[rank > 0]):
+            pvalue_fixed[rank == total] = chi2_tail(lrt[rank == total], total)
         result = ScanResult(lrt=lrt, df=rank, pvalue=pvalue_fixed, lod=lrt / (2.0 * LN10),
                             f_statistic=np.maximum(f_statistic, 0.0))
     if with_effects:
@@ -508,7 +529,7 @@ def fit_units(reduced, background: NullBackground, model="random", pvalue="mixtu
 
 
 def scan1d(background: NullBackground, Z, W, *, model="random", pvalue="mixture", block_markers=1024,
-           max_iter=50, tol=1e-11) -> ScanResult:
+           max_iter=50, tol=1e-9) -> ScanResult:
     """Scan every marker: 2-effect (a, d) test over the polygenic background of ``background``.
 
     ``Z``, ``W (n_individuals, n_markers)``: additive and dominance codes (original space).  Each block of

@@ -54,7 +54,7 @@ def fill_epistatic_columns(z_t, w_t, first, second, out):
 
 def scan2d_block(rotation: Optional[NullRotation], y_rot, X_rot, Z, W, pair_block: PairBlock, *,
                  model="random", pvalue="mixture", with_effects=False, tile_pairs=1024,
-                 background: Optional[NullBackground] = None, max_iter=50, tol=1e-11) -> ScanResult:
+                 background: Optional[NullBackground] = None, max_iter=50, tol=1e-9) -> ScanResult:
     """Test the pairs of ``pair_block``, in its ``pairs()`` order.
 
     ``rotation``, ``y_rot (n,)``, ``X_rot (n, c)``: the null (see :mod:`qtlhpc.epistasis.null_model`);
@@ -88,7 +88,7 @@ def transposed_codes(Z, W, n_individuals):
 
 
 def scan_pairs(background: NullBackground, z_t, w_t, first, second, *, model="random", pvalue="mixture",
-               with_effects=False, tile_pairs=1024, max_iter=50, tol=1e-11) -> ScanResult:
+               with_effects=False, tile_pairs=1024, max_iter=50, tol=1e-9) -> ScanResult:
     """Kernel of :func:`scan2d_block` for explicit pair lists ``first (n_pairs,)``, ``second (n_pairs,)``."""
     first = np.ascontiguousarray(first, dtype=np.int64)
     second = np.ascontiguousarray(second, dtype=np.int64)
