@@ -17,6 +17,7 @@ cross type  genotype states          observed codes (0 = missing)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -171,12 +172,7 @@ class Cross:
     def subset_individuals(self, keep: np.ndarray) -> "Cross":
         """A new cross with the individuals selected by a boolean mask or index array."""
         keep = np.asarray(keep)
-        expr = None if self.expression is None else self.expression[keep]
-        return Cross(
-            self.cross_type, self.individuals[keep], self.markers, self.chromosomes, self.positions,
-            self.genotypes[keep], self.phenotypes[keep], self.phenotype_names, self.covariates[keep],
-            self.covariate_names, expr, self.gene_names, self.gene_chromosomes, self.gene_positions,
-            None if self.additive_codes is None else self.additive_codes[keep],
-            None if self.dominance_codes is None else self.dominance_codes[keep],
-            dict(self.sources),
-        )
+        per_individual = ("individuals", "genotypes", "phenotypes", "covariates", "expression",
+                          "additive_codes", "dominance_codes")
+        changes = {name: getattr(self, name)[keep] for name in per_individual if getattr(self, name) is not None}
+        return dataclasses.replace(self, sources=dict(self.sources), **changes)

@@ -14,6 +14,7 @@ STAGES = {
     "kinship": "qtlhpc.stages.kinship:run_kinship",
     "varcomp": "qtlhpc.stages.varcomp:run_varcomp",
     "scan1d": "qtlhpc.stages.scan1d:run_scan1d",
+    "scan2d": "qtlhpc.stages.scan2d:run_scan2d",
 }
 
 
