@@ -109,6 +109,10 @@ def test_lbfgsb_method_agrees_with_ai():
     assert lbfgsb.method == "lbfgsb" and ai.method == "ai"
     assert ai.loglik == pytest.approx(lbfgsb.loglik, rel=1e-8)
     np.testing.assert_allclose(ai.variance_components, lbfgsb.variance_components, rtol=2e-3, atol=1e-4)
+    # AI stopped early falls back to L-BFGS-B and reaches the same optimum
+    fallback = fit_reml(y, fixed, kernels, max_iterations=1)
+    assert fallback.method == "ai+lbfgsb" and fallback.converged
+    assert fallback.loglik == pytest.approx(ai.loglik, rel=1e-8)
 
 
 def test_boundary_component_is_zero_with_nan_standard_error():
