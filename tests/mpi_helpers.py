@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import time
+from pathlib import Path
 import subprocess
 import sys
 
@@ -60,3 +63,36 @@ def run_mpi(n_ranks: int, args, *, timeout: float = 600, cwd=None, env=None, che
             f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def session_pids(session_id):
+    """Processes of the session ``session_id`` (mpirun puts each rank in its own process group)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == session_id and fields[0] != "Z":  # fields after the command: state ppid pgrp session ...
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_session(proc):
+    """SIGKILL mpirun and every rank it started (all in the session that mpirun leads)."""
+    for _ in range(50):
+        pids = session_pids(proc.pid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.wait(timeout=30)
+        time.sleep(0.05)
+    assert not session_pids(proc.pid), "ranks survived the kill"

@@ -4,8 +4,6 @@ Each test simulates a small cross through `qtlhpc simulate` (written as R/qtl cs
 runs `python -m mpi4py -m qtlhpc run all CONFIG` under mpirun and compares every dataset of the results.
 """
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mpi_helpers import mpi_env, require_mpirun, run_mpi
+from mpi_helpers import kill_session, mpi_env, require_mpirun, run_mpi
 
 CONFIG = """
 [run]
@@ -137,9 +135,8 @@ def test_killed_run_resumes_with_identical_results(tmp_path):
         while _bitmap_done(results_path, "kinship", "matrices") < 2 and time.time() < deadline:
             assert process.poll() is None, "the run finished before it could be killed"
             time.sleep(0.1)
-        os.killpg(process.pid, signal.SIGKILL)
     finally:
-        process.wait(timeout=60)
+        kill_session(process)  # mpirun and every rank: each rank has its own process group
     done_before = _bitmap_done(results_path, "kinship", "matrices")
     assert 2 <= done_before < 6, done_before
     with h5py.File(results_path, "r", locking=False) as handle:

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mpi_helpers import mpi_env, require_mpirun, run_mpi
+from mpi_helpers import kill_session, mpi_env, require_mpirun, run_mpi
 
 pytestmark = pytest.mark.mpi
 
@@ -61,39 +61,6 @@ def start_mpirun(n_ranks, args):
     cmd = ["mpirun", "--oversubscribe", "-n", str(n_ranks), sys.executable, "-m", "mpi4py", *map(str, args)]
     return subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-
-
-def session_pids(session_id):
-    """Processes of the session ``session_id`` (mpirun puts each rank in its own process group)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == session_id and fields[0] != "Z":  # fields after the command: state ppid pgrp session ...
-            pids.append(int(entry.name))
-    return pids
-
-
-def kill_session(proc):
-    """SIGKILL mpirun and every rank it started (all in the session that mpirun leads)."""
-    for _ in range(50):
-        pids = session_pids(proc.pid)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if proc.poll() is None:
-            proc.wait(timeout=30)
-        time.sleep(0.05)
-    assert not session_pids(proc.pid), "ranks survived the kill"
 
 
 def run_until_rounds(n_ranks, args, n_rounds, timeout=60):
