@@ -12,8 +12,10 @@ Every scan reduces a tested column set ``G (n_individuals, q)`` to small matrice
 * ``r = L~ y`` is the whitened residual of the null GLS fit, ``rss0 = r'r``.
 
 Then ``G~'G~`` with ``G~ = L~ G`` is ``G' P0 G`` (``P0`` the GLS projector of the null), ``Q'L G`` gives
-the covariate part of ``G' V0^-1 G``, and ``(L'r)' G`` is ``G' P0 y``.  One GEMM of a column block with
-:attr:`NullBackground.projector` produces all three (:func:`reduce_columns`).
+the covariate part of ``G' V0^-1 G``, and ``(L'r)' G`` is ``G' P0 y``.  Since only Gram matrices of
+``G~`` are used, ``L~`` is replaced by the upper-triangular ``T`` of its QR decomposition (``T'T = L~'L~``):
+the one large product per column block is then a triangular multiply (BLAS trmm, about half the flops
+of a GEMM), plus a thin GEMM for ``[Q'L G | G'L'r]`` (:func:`reduce_columns`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 
 from qtlhpc.errors import InputError
 
@@ -78,12 +81,13 @@ def rotate_columns(rotation: NullRotation, columns) -> np.ndarray:
 class NullBackground:
     """The null fit and the matrices that reduce tested columns to small Gram matrices.
 
-    ``projector (n_individuals, n_individuals + n_covariates + 1)`` = ``[L~' | (Q'L)' | L'r]``: for
-    original-space columns ``G (n, q)``, ``G' projector`` gives in one GEMM the rows of ``G~``, the
-    covariate loadings ``Q'L G`` and the scores ``G' P0 y``.
+    ``triangle (n_individuals, n_individuals)``: upper-triangular ``T`` with ``T'T = L~'L~ = P0``;
+    ``side (n_individuals, n_covariates + 1)`` = ``[(Q'L)' | L'r]``: ``G' side`` gives the covariate
+    loadings ``Q'L G`` and the scores ``G' P0 y``.
     """
 
-    projector: np.ndarray
+    triangle: np.ndarray
+    side: np.ndarray
     n_individuals: int
     n_covariates: int
     rss0: float
@@ -121,20 +125,28 @@ def null_background(rotation: NullRotation, y_rot, X_rot) -> NullBackground:
     x_loadings = basis.T @ whitener                                    # Q'L (c, n)
     projected = whitener - basis @ x_loadings                          # L~ (n, n)
     y_loading = whitener.T @ residual                                  # L'r (n,)
-    projector = np.ascontiguousarray(np.hstack([projected.T, x_loadings.T, y_loading[:, None]]))
+    p0_factor = np.asfortranarray(scipy.linalg.qr(projected, mode="r")[0])
+    side = np.ascontiguousarray(np.hstack([x_loadings.T, y_loading[:, None]]))
     log_det_v0 = float(np.sum(np.log(rotation.variances)))
     loglik0 = -0.5 * n * (np.log(2.0 * np.pi * rss0 / n) + 1.0) - 0.5 * log_det_v0
     fixed0 = scipy.linalg.solve_triangular(triangle, coef)
-    return NullBackground(projector=projector, n_individuals=n, n_covariates=X_rot.shape[1], rss0=rss0,
+    return NullBackground(triangle=p0_factor, side=side, n_individuals=n, n_covariates=X_rot.shape[1], rss0=rss0,
                           loglik0=float(loglik0), log_det_v0=log_det_v0, fixed_effects0=fixed0)
 
 
-def reduce_columns(background: NullBackground, columns_t: np.ndarray) -> np.ndarray:
-    """``columns_t (..., n_individuals) @ projector`` -> ``(..., n + c + 1)``: ``[G~ row | Q'L g | g'P0 y]``.
+def reduce_columns(background: NullBackground, columns_t: np.ndarray):
+    """Reduce tested columns, given as rows ``columns_t (q, n_units, n_individuals)`` (original space).
 
-    ``columns_t`` holds tested columns as rows (original space), e.g. ``(q, n_units, n)``.
+    Returns ``rotated (q, n_units, n)`` (rows ``T g``, whose inner products are ``g' P0 g'``) and
+    ``side (q, n_units, c + 1)`` (``[Q'L g | g' P0 y]``).  A C-contiguous float64 ``columns_t`` is
+    overwritten by ``rotated`` (the triangular multiply works in place); anything else is copied first.
     """
-    shape = columns_t.shape
-    assert shape[-1] == background.n_individuals
-    out = columns_t.reshape(-1, shape[-1]) @ background.projector
-    return out.reshape(shape[:-1] + (background.projector.shape[1],))
+    columns_t = np.ascontiguousarray(columns_t, dtype=np.float64)
+    q, n_units, n = columns_t.shape
+    assert n == background.n_individuals
+    flat = columns_t.reshape(q * n_units, n)
+    side = flat @ background.side
+    if flat.shape[0]:
+        rotated_f = scipy.linalg.blas.dtrmm(1.0, background.triangle, flat.T, side=0, lower=0, overwrite_b=1)
+        assert np.shares_memory(rotated_f, flat)
+    return flat.reshape(q, n_units, n), side.reshape(q, n_units, -1)

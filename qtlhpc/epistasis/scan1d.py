@@ -62,24 +62,24 @@ class ScanResult:
 
 
 @numba.njit(cache=True, fastmath=True)
-def reduce_grams(reduced, n_rot, n_cov, grams_proj, grams, scores):
-    """Gram matrices of every unit from rows of :func:`reduce_columns`.
+def reduce_grams(rotated, side, n_cov, grams_proj, grams, scores):
+    """Gram matrices of every unit from the output of :func:`reduce_columns`.
 
-    ``reduced (q, n_units, n_rot + n_cov + 1)`` -> ``grams_proj (n_units, q, q)`` = G~'G~ = G'P0G,
-    ``grams (n_units, q, q)`` = G'V0^-1 G = G~'G~ + (Q'LG)'(Q'LG), ``scores (n_units, q)`` = G'P0 y.
+    ``rotated (q, n_units, n)``, ``side (q, n_units, n_cov + 1)`` -> ``grams_proj (n_units, q, q)`` =
+    G'P0G, ``grams (n_units, q, q)`` = G'V0^-1 G = G'P0G + (Q'LG)'(Q'LG), ``scores (n_units, q)`` = G'P0 y.
     """
-    q, n_units, _ = reduced.shape
+    q, n_units, n = rotated.shape
     for p in range(n_units):
         for a in range(q):
-            scores[p, a] = reduced[a, p, n_rot + n_cov]
+            scores[p, a] = side[a, p, n_cov]
             for b in range(a + 1):
                 acc = 0.0
-                for i in range(n_rot):
-                    acc += reduced[a, p, i] * reduced[b, p, i]
+                for i in range(n):
+                    acc += rotated[a, p, i] * rotated[b, p, i]
                 grams_proj[p, a, b] = acc
                 grams_proj[p, b, a] = acc
                 for j in range(n_cov):
-                    acc += reduced[a, p, n_rot + j] * reduced[b, p, n_rot + j]
+                    acc += side[a, p, j] * side[b, p, j]
                 grams[p, a, b] = acc
                 grams[p, b, a] = acc
 
@@ -480,20 +480,20 @@ def fit_units(reduced, background: NullBackground, model="random", pvalue="mixtu
               max_iter=50, tol=1e-9) -> ScanResult:
     """Test every unit whose tested columns were reduced by :func:`reduce_columns`.
 
-    ``reduced (q, n_units, n + c + 1)``.  Random model: ML over phi (see :func:`random_effects_fit`),
+    ``reduced``: the pair ``(rotated (q, n_units, n), side (q, n_units, c + 1))``.  Random model: ML over phi (see :func:`random_effects_fit`),
     p-value by :func:`random_pvalue`; fixed model: ML LRT ``n log(rss0 / rss1)`` against chi2(df), the F
     statistic and SE with the unbiased ``sigma2 = rss1 / (n - c - df)``.
     """
     if model not in MODELS:
         raise InputError(f"model {model!r} is not one of {MODELS}")
-    q, n_units, width = reduced.shape
-    n = background.n_individuals
+    rotated, side = reduced
+    q, n_units, n = rotated.shape
     n_cov = background.n_covariates
-    assert width == n + n_cov + 1
+    assert n == background.n_individuals and side.shape == (q, n_units, n_cov + 1)
     grams_proj = np.empty((n_units, q, q))
     grams = np.empty((n_units, q, q))
     scores = np.empty((n_units, q))
-    reduce_grams(reduced, n, n_cov, grams_proj, grams, scores)
+    reduce_grams(rotated, side, n_cov, grams_proj, grams, scores)
     rss0 = background.rss0
     rank = np.empty(n_units, dtype=np.int64)
     rss = np.empty(n_units)

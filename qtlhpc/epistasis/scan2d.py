@@ -12,7 +12,7 @@ PEPIS's epistatic scan: only the epistatic effects enter, over the same polygeni
   genotype classes, e.g. RILs where w is constant, or markers in complete linkage).
 
 For a tile of pairs the 4 product columns are formed in the original space, reduced with one GEMM
-(:func:`qtlhpc.epistasis.null_model.reduce_columns`) and solved on 4 x 4 problems by the kernels of
+(:func:`qtlhpc.epistasis.null_model.reduce_columns`: a triangular multiply in place) and solved on 4 x 4 problems by the kernels of
 :mod:`qtlhpc.epistasis.scan1d`.  Memory is bounded by ``tile_pairs``: ``O(tile_pairs * n_individuals)``.
 """
 
@@ -97,11 +97,11 @@ def scan_pairs(background: NullBackground, z_t, w_t, first, second, *, model="ra
     parts = []
     for start in range(0, first.size, tile_pairs):
         stop = min(start + tile_pairs, first.size)
-        tile = products[:, : stop - start]
+        tile = products[:, : stop - start] if stop - start == products.shape[1] else np.empty((4, stop - start, n))
         fill_epistatic_columns(z_t, w_t, first[start:stop], second[start:stop], tile)
-        reduced = reduce_columns(background, np.ascontiguousarray(tile))
+        reduced = reduce_columns(background, tile)
         parts.append(fit_units(reduced, background, model, pvalue, with_effects, max_iter, tol))
     if not parts:
-        return fit_units(np.empty((4, 0, n + background.n_covariates + 1)), background, model, pvalue,
-                         with_effects, max_iter, tol)
+        empty = (np.empty((4, 0, n)), np.empty((4, 0, background.n_covariates + 1)))
+        return fit_units(empty, background, model, pvalue, with_effects, max_iter, tol)
     return concatenate_results(parts)
