@@ -14,7 +14,7 @@ import sys
 from typing import List, Optional
 
 from qtlhpc import __version__
-from qtlhpc.errors import QtlhpcError
+from qtlhpc.errors import ConfigError, QtlhpcError
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,38 @@ def _load_config(args):
 
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _plan_text(config, ranks: int, mem_per_cpu: str) -> str:
+    """`qtlhpc plan`: sizes from the input (or [simulate]) and block settings from the config."""
+    from qtlhpc.cluster.plan import format_plan, plan, problem_from_config
+
+    if config.has_section("input") and _input_exists(config):
+        from qtlhpc.data.loader import load_cross
+
+        cross = load_cross(dict(config.raw["input"]), config.base_dir)
+        n_individuals, n_markers, n_traits = cross.n_individuals, cross.n_markers, max(1, cross.n_traits)
+        states = {"bc": 2, "riself": 2, "risib": 2}.get(cross.cross_type, 3)
+    elif config.has_section("simulate"):
+        simulate = config.section("simulate")
+        n_individuals = simulate["n_individuals"]
+        n_markers = simulate["n_chromosomes"] * simulate["markers_per_chromosome"]
+        n_traits, states = simulate["n_traits"], (2 if simulate["cross_type"] in ("bc", "riself", "risib") else 3)
+    else:
+        raise ConfigError(f"{config.source}: `qtlhpc plan` needs an [input] whose files exist, or a [simulate] section")
+    step = config.section("genoprob")["step"]
+    settings = {name: config.section(name) for name in ("kinship", "scan1d", "scan2d", "permutations", "varcomp")}
+    size = problem_from_config(settings, n_individuals=n_individuals, n_markers=n_markers, n_traits=n_traits,
+                               n_genotypes=states)
+    header = (f"{config.source}: {n_individuals} individuals, {n_markers} markers, {n_traits} trait(s), "
+              f"genoprob step {step} cM; {ranks} rank(s) with {mem_per_cpu} each\n")
+    return header + format_plan(plan(size, ranks=ranks, mem_per_cpu=mem_per_cpu))
+
+
+def _input_exists(config) -> bool:
+    section = config.raw.get("input", {})
+    paths = [section.get(key) for key in ("file", "genotypes", "z") if section.get(key)]
+    return bool(paths) and all(config.path(p).exists() or config.path(p + ".bed").exists() for p in paths)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="stages, provenance and datasets of a results file")
     inspect.add_argument("results", help="results HDF5 file")
+
+    report = commands.add_parser("report", help="PNG figures and an index.html from a results file")
+    report.add_argument("results", help="results HDF5 file")
+    report.add_argument("-o", "--output", required=True, help="report directory")
+    report.add_argument("--top", type=int, default=20, help="rows of the top QTL and pair tables (report.top)")
+
+    plan = commands.add_parser("plan", help="memory per rank and time per stage, and what to ask SLURM for")
+    _add_config_arguments(plan)
+    plan.add_argument("--ranks", type=int, default=1, help="ranks to plan for")
+    plan.add_argument("--mem-per-cpu", default="4G", help="memory per rank the site gives (e.g. 4G)")
+
+    submit = commands.add_parser("submit", help="render the SLURM scripts of a job and sbatch them, chained")
+    submit.add_argument("job", nargs="?", help="job definition: a name in jobs/ (e.g. pepis) or a TOML file")
+    submit.add_argument("config", nargs="?", help="analysis config (TOML)")
+    submit.add_argument("--site", help="site profile: a name in configs/site-NAME.toml or a TOML file")
+    submit.add_argument("--run-dir", help="where scripts, logs and job records go (slurm.run_dir)")
+    submit.add_argument("--dry-run", action="store_true", help="print the scripts, submit nothing")
+    submit.add_argument("--resume", metavar="RUN_DIR", help="resubmit only what is missing or failed in RUN_DIR")
+
+    status = commands.add_parser("status", help="which stages and array tasks of a submitted run finished")
+    status.add_argument("run_dir", help="run directory written by `qtlhpc submit`")
 
     commands.add_parser("config-help", help="every config section and key with its default and meaning")
     return parser
@@ -123,7 +176,30 @@ def _dispatch(args, comm, argv) -> int:
             print(inspect_text(args.results))
         return 0
 
+    if args.command == "report":
+        from qtlhpc.report import write_report
+
+        if comm.Get_rank() == 0:
+            print(write_report(args.results, args.output, top=args.top))
+        return 0
+    if args.command in ("submit", "status"):
+        from qtlhpc.cluster.slurm import status_command, submit_command
+
+        if args.command == "status":
+            print(status_command(args.run_dir))
+            return 0
+        if not args.resume and not (args.job and args.config):
+            raise ConfigError("qtlhpc submit needs JOB and CONFIG (e.g. `qtlhpc submit pepis analysis.toml`), "
+                              "or --resume RUN_DIR")
+        print(submit_command(args.job, args.config, dry_run=args.dry_run, resume_dir=args.resume,
+                             site=args.site, run_dir=args.run_dir))
+        return 0
+
     config = _load_config(args)
+    if args.command == "plan":
+        if comm.Get_rank() == 0:
+            print(_plan_text(config, args.ranks, args.mem_per_cpu))
+        return 0
     from qtlhpc.stages.runtime import RunContext, setup_logging
 
     run_options = config.section("run")

@@ -40,6 +40,9 @@ KINSHIP_NAMES = ("a", "d", "aa", "ad", "da", "dd")
 #: markers per prefix-sum block for the ordered kinships (measured in bench/bench_kinship.py)
 DEFAULT_MARKER_BLOCK = 16
 
+#: within-block pair features gathered before one GEMM (fewer passes over the output tile)
+PAIR_FEATURES_PER_GEMM = 512
+
 #: individuals per row tile in :func:`kinship_matrices`
 DEFAULT_ROW_BLOCK = 512
 
@@ -122,21 +125,29 @@ def ordered_pair_kinship(first_rows: np.ndarray, first_cols: np.ndarray, second_
     result = np.zeros((n_rows, n_cols), order="F")
     prefix = np.zeros((n_rows, n_cols), order="F")
     block = max(1, int(marker_block))
-    pair_first, pair_second = np.triu_indices(block, 1)
+    pairs_rows, pairs_cols = [], []  # within-block pair features, flushed in one GEMM of >= 512 columns
+
+    def flush_pairs():
+        if pairs_rows:
+            _gemm_nt(np.hstack(pairs_rows), np.hstack(pairs_cols), accumulate=result)
+            pairs_rows.clear()
+            pairs_cols.clear()
+
     for start in range(0, n_markers, block):
         stop = min(start + block, n_markers)
-        if stop - start < block:
-            pair_first, pair_second = np.triu_indices(stop - start, 1)
+        pair_first, pair_second = np.triu_indices(stop - start, 1)
         if len(pair_first):
-            features_rows = first_rows[:, start + pair_first] * second_rows[:, start + pair_second]
-            features_cols = first_cols[:, start + pair_first] * second_cols[:, start + pair_second]
-            _gemm_nt(features_rows, features_cols, accumulate=result)
+            pairs_rows.append(first_rows[:, start + pair_first] * second_rows[:, start + pair_second])
+            pairs_cols.append(first_cols[:, start + pair_first] * second_cols[:, start + pair_second])
+            if sum(f.shape[1] for f in pairs_rows) >= PAIR_FEATURES_PER_GEMM:
+                flush_pairs()
         if start > 0:
             cross = _gemm_nt(second_rows[:, start:stop], second_cols[:, start:stop])
             np.multiply(cross, prefix, out=cross)
             np.add(result, cross, out=result)
         if stop < n_markers:
             _gemm_nt(first_rows[:, start:stop], first_cols[:, start:stop], accumulate=prefix)
+    flush_pairs()
     return result
 
 

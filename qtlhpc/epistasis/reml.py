@@ -424,9 +424,11 @@ def fit_reml_many(phenotypes: np.ndarray, fixed: Optional[np.ndarray], kernels: 
         phenotypes = phenotypes[:, None]
     n, n_traits = phenotypes.shape
     names, kernel_list = _kernel_list(kernels)
-    if fixed is None:
-        fixed = np.ones((n, 1))
-    fixed = np.asarray(fixed, dtype=float).reshape(n, -1) if np.ndim(fixed) else fixed
+    fixed = np.ones((n, 1)) if fixed is None else np.asarray(fixed, dtype=float)
+    if fixed.ndim == 1:
+        fixed = fixed[:, None]
+    if fixed.ndim != 2 or fixed.shape[0] != n:
+        raise InputError(f"fixed effects X has shape {fixed.shape}; expected ({n}, n_covariates)")
     observed = ~np.isnan(phenotypes) if observed is None else np.asarray(observed, dtype=bool)
     if observed.shape != phenotypes.shape:
         raise InputError(f"mask of observed values has shape {observed.shape}; expected {phenotypes.shape}")

@@ -240,7 +240,7 @@ def render_markdown() -> str:
 
 
 # Method modules declare their datasets at import; extend this list to add a method's schema.
-_METHOD_MODULES = ["genoprob", "epistasis"]
+_METHOD_MODULES = ["genoprob", "epistasis", "report"]
 
 for _module in _METHOD_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

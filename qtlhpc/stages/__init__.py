@@ -15,6 +15,9 @@ STAGES = {
     "varcomp": "qtlhpc.stages.varcomp:run_varcomp",
     "scan1d": "qtlhpc.stages.scan1d:run_scan1d",
     "scan2d": "qtlhpc.stages.scan2d:run_scan2d",
+    "permutations": "qtlhpc.stages.permutations:run_permutations",
+    "merge-permutations": "qtlhpc.stages.permutations:run_merge_permutations",
+    "report": "qtlhpc.stages.report:run_report",
 }
 
 

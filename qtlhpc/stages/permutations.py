@@ -1,0 +1,185 @@
+"""Stages ``permutations`` and ``merge-permutations``: genome-wide thresholds from permuted phenotypes.
+
+Permutation ids are global (0 .. n_permutations-1) and each draws its order from the run seed and its id
+alone, so the ids can be split over ranks, over SLURM array tasks (``--perm-range START:STOP
+--perm-output FILE``), or both, and the merged maxima are identical to one pass. Work units are
+batches of ``permutations.batch`` ids, checkpointed like every other block.
+
+The 1D statistic is the scan1d model's LOD; the 2D statistic is the scan2d model's LOD (``hk``: the full
+two-QTL LOD). Kinship models hold the variance ratios at the observed data's estimates.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from qtlhpc.errors import ConfigError, InputError
+from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.scan_inputs import scan_inputs
+
+STAGE = "permutations"
+
+
+def parse_range(text: Optional[str], n_permutations: int):
+    if not text:
+        return 0, n_permutations
+    try:
+        start, stop = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"--perm-range {text!r}: expected START:STOP, e.g. 0:100") from None
+    if not 0 <= start < stop <= n_permutations:
+        raise ConfigError(f"--perm-range {text!r} is not within 0:{n_permutations} (permutations.n_permutations)")
+    return start, stop
+
+
+def _maxima_1d(inputs, trait, model, seed, ids):
+    if model == "hk":
+        from qtlhpc.epistasis.permutation import max_lod_hk_1d
+
+        covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
+        return max_lod_hk_1d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids).maxima["lod"]
+    from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_1d
+
+    return max_lod_kinship_1d(trait.rotation, trait.phenotype, trait.design, inputs.loci.additive[trait.keep],
+                              inputs.loci.dominance[trait.keep], seed, ids, model=model).maxima["lod"]
+
+
+def _maxima_2d(inputs, trait, model, seed, ids):
+    if model == "hk":
+        from qtlhpc.epistasis.permutation import max_lod_hk_2d
+
+        covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
+        return max_lod_hk_2d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids,
+                             chromosomes=inputs.loci.chromosomes).maxima["full"]
+    from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_2d
+
+    return max_lod_kinship_2d(trait.rotation, trait.phenotype, trait.design, inputs.loci.additive[trait.keep],
+                              inputs.loci.dominance[trait.keep], seed, ids, model=model).maxima["lod"]
+
+
+def run_permutations(context, perm_range: Optional[str] = None, perm_output: Optional[str] = None,
+                     inputs: Sequence[str] = ()) -> None:
+    options = context.config.section(STAGE)
+    n_total = options["n_permutations"]
+    start, stop = parse_range(perm_range, n_total)
+    models = {"1d": context.config.section("scan1d")["model"], "2d": context.config.section("scan2d")["model"]}
+    scans = options["scans"]
+    output = pathlib.Path(perm_output).resolve() if perm_output else context.output
+    with context.open_results() as results:
+        # the scans' inputs come from the run's results file; the maxima go to `output`
+        data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
+        if output == context.output:
+            _permute_into(context, results, data, options, models, start, stop, n_total)
+            return
+    from qtlhpc.store import ResultsFile
+
+    if context.rank == 0:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    context.comm.Barrier()
+    with ResultsFile.open(output, context.comm) as task_results:
+        _permute_into(context, task_results, data, options, models, start, stop, n_total)
+
+
+def _permute_into(context, results, data, options, models, start, stop, n_total) -> None:
+    stage_config = context.config.stage_config(STAGE, "genoprob", "kinship", "varcomp", "scan1d", "scan2d")
+    stage_config["range"] = [start, stop]
+    stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
+    if stage.is_complete:
+        context.log.info("permutations %d:%d: already complete (same config): skipped", start, stop)
+        return
+    first_inputs = next(iter(data.values()))
+    trait_names = first_inputs.trait_names
+    n_traits, n_ids = len(trait_names), stop - start
+    stage.write("trait_names", trait_names)
+    stage.write("permutation_ids", np.arange(start, stop))
+    shapes = {"max_lod_1d": (n_ids, n_traits), "max_lod_2d": (n_ids, n_traits)}
+    batches = chunk_ranges(n_ids, options["batch"])
+    writer = stage.blocked(shapes, n_blocks=len(batches), key="batches")
+    first, last = block_range(len(batches), context.rank, context.size)
+
+    def compute(batch_id):
+        lo, hi = batches[batch_id]
+        ids = np.arange(start + lo, start + hi)
+        pieces = {}
+        for scan, name, function in (("1d", "max_lod_1d", _maxima_1d), ("2d", "max_lod_2d", _maxima_2d)):
+            values = np.full((hi - lo, n_traits), np.nan)
+            if scan in data:
+                for t, trait in enumerate(data[scan].traits):
+                    values[:, t] = function(data[scan], trait, models[scan], context.seed, ids)
+            pieces[name] = ((slice(lo, hi), slice(None)), values)
+        return pieces
+
+    write_blocks(context, writer, f"permutations {start}:{stop}", range(first, last), compute)
+    if (start, stop) == (0, n_total):
+        maxima_1d = results.read("permutations/max_lod_1d", allow_incomplete=True)
+        maxima_2d = results.read("permutations/max_lod_2d", allow_incomplete=True)
+        write_thresholds(stage, options["alphas"], maxima_1d, maxima_2d)
+    stage.finish()
+    context.log.info("permutations %d:%d of %d done (%s)", start, stop, n_total, ", ".join(data))
+
+
+def write_thresholds(stage, alphas, maxima_1d, maxima_2d) -> None:
+    from qtlhpc.epistasis.permutation import thresholds
+
+    alphas = [float(a) for a in alphas]
+    stage.write("alphas", np.array(alphas))
+    for name, maxima in (("threshold_1d", maxima_1d), ("threshold_2d", maxima_2d)):
+        table = np.full((len(alphas), maxima.shape[1]), np.nan)
+        for t in range(maxima.shape[1]):
+            if np.all(np.isfinite(maxima[:, t])):
+                table[:, t] = [thresholds(maxima[:, t], [a])[0] for a in alphas]
+        stage.write(name, table)
+
+
+def run_merge_permutations(context, perm_range=None, perm_output=None, inputs: Sequence[str] = ()) -> None:
+    """Merge task files into the run's results; refuses, listing the missing ids, until all are there."""
+    from qtlhpc.epistasis.permutation import PermutationMaxima, merge_permutations
+    from qtlhpc.store import open_results
+
+    options = context.config.section(STAGE)
+    if not inputs:
+        raise ConfigError("merge-permutations needs the task files to merge: qtlhpc run merge-permutations "
+                          "CONFIG RUN_DIR/perm/task-*.h5")
+
+    def read_parts():
+        parts, names = [], None
+        for path in inputs:
+            if not pathlib.Path(path).exists():
+                raise InputError("permutation task file not found (that task has not run, or failed)", file=path)
+            with open_results(path) as task:
+                ids = task.read("permutations/permutation_ids")
+                parts.append(PermutationMaxima(ids, {"1d": task.read("permutations/max_lod_1d"),
+                                                     "2d": task.read("permutations/max_lod_2d")}))
+                names = task.read("permutations/trait_names") if names is None else names
+        return parts, names
+
+    from qtlhpc.stages.runtime import run_on_root
+
+    parts, names = run_on_root(context.comm, read_parts)
+    n_traits = len(names)
+    # merge per trait column (PermutationMaxima holds 1-D arrays per statistic)
+    merged_columns = []
+    for t in range(n_traits):
+        columns = [PermutationMaxima(p.ids, {k: v[:, t] for k, v in p.maxima.items()}) for p in parts]
+        merged_columns.append(run_on_root(context.comm, lambda: merge_permutations(columns, options["n_permutations"])))
+    ids = merged_columns[0].ids
+    maxima_1d = np.column_stack([m.maxima["1d"] for m in merged_columns])
+    maxima_2d = np.column_stack([m.maxima["2d"] for m in merged_columns])
+    with context.open_results() as results:
+        stage_config = context.config.stage_config(STAGE, "genoprob", "kinship", "varcomp", "scan1d", "scan2d")
+        stage_config["range"] = [0, options["n_permutations"]]
+        stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
+        if stage.is_complete:
+            context.log.info("permutations: already complete in %s (same config): nothing to merge", context.output)
+            return
+        stage.write("trait_names", names)
+        stage.write("permutation_ids", ids)
+        stage.write("max_lod_1d", maxima_1d)
+        stage.write("max_lod_2d", maxima_2d)
+        write_thresholds(stage, options["alphas"], maxima_1d, maxima_2d)
+        stage.finish()
+    context.log.info("merged %d permutations from %d task files", len(ids), len(inputs))
