@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="which stages and array tasks of a submitted run finished")
     status.add_argument("run_dir", help="run directory written by `qtlhpc submit`")
 
+    truth = commands.add_parser("check-truth", help="were the planted QTL of a simulation found? (demo)")
+    truth.add_argument("results", help="results HDF5 file")
+    truth.add_argument("truth", help="the *_truth.json written by `qtlhpc simulate`")
+    truth.add_argument("--window", type=float, default=10.0, help="cM around a planted locus that counts as found")
+
     commands.add_parser("config-help", help="every config section and key with its default and meaning")
     return parser
 
@@ -176,6 +181,12 @@ def _dispatch(args, comm, argv) -> int:
             print(inspect_text(args.results))
         return 0
 
+    if args.command == "check-truth":
+        from qtlhpc.stages.simulate import compare_with_truth
+
+        if comm.Get_rank() == 0:
+            print("\n".join(compare_with_truth(args.results, args.truth, window_cM=args.window)))
+        return 0
     if args.command == "report":
         from qtlhpc.report import write_report
 

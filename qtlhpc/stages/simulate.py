@@ -79,3 +79,68 @@ def run_simulate(context) -> None:
     for key, path in files.items():
         context.log.info("  %s: %s", key, path)
     context.log.info("  truth: %s", truth_path)
+
+
+def compare_with_truth(results_path, truth_path, *, window_cM: float = 10.0, lod_without_threshold: float = 3.0):
+    """Was each planted QTL and epistatic pair found? One line per planted effect, and the count found.
+
+    A main-effect QTL is found when the highest 1D LOD within ``window_cM`` of it on its chromosome
+    exceeds the 5% genome-wide permutation threshold (or ``lod_without_threshold`` when there are no
+    permutations); a pair likewise with the 2D LOD of pairs whose loci lie within the window of both.
+    """
+    from qtlhpc.parallel import pair_index
+    from qtlhpc.store import open_results
+
+    truth = json.loads(pathlib.Path(truth_path).read_text())
+    lines, found, planted = [], 0, 0
+    with open_results(results_path) as results:
+        stages = {info.name: info.status for info in results.describe()}
+        markers = results.read("genoprob/marker_names") if stages.get("genoprob") == "complete" else None
+        positions = dict(zip(results.read("genoprob/position_names"), results.read("genoprob/positions_cM"))) \
+            if markers is not None else {}
+        chromosomes = dict(zip(results.read("genoprob/position_names"), results.read("genoprob/position_chromosomes"))) \
+            if markers is not None else {}
+
+        def threshold(name):
+            if stages.get("permutations") == "complete":
+                alphas = list(results.read("permutations/alphas"))
+                values = results.read(f"permutations/{name}")
+                if 0.05 in alphas and np.all(np.isfinite(values[alphas.index(0.05)])):
+                    return float(values[alphas.index(0.05), 0]), "5% genome-wide threshold"
+            return lod_without_threshold, "LOD"
+
+        def near(stage, marker_name):
+            loci = results.read(f"{stage}/locus_names")
+            loci_chromosomes = results.read(f"{stage}/locus_chromosomes")
+            loci_positions = results.read(f"{stage}/locus_positions_cM")
+            return np.flatnonzero((loci_chromosomes == chromosomes[marker_name])
+                                  & (np.abs(loci_positions - positions[marker_name]) <= window_cM)), len(loci)
+
+        if stages.get("scan1d") == "complete":
+            lod = results.read("scan1d/lod")[0]
+            cut, what = threshold("threshold_1d")
+            for qtl in truth["main_qtl"]:
+                planted += 1
+                index, _ = near("scan1d", qtl["marker_name"])
+                best = float(np.nanmax(lod[index])) if index.size else float("nan")
+                found += best > cut
+                lines.append(f"main-effect QTL at {qtl['marker_name']} (a={qtl['additive']}, d={qtl['dominance']}): "
+                             f"max LOD {best:.2f} within {window_cM:g} cM -> "
+                             f"{'FOUND' if best > cut else 'not found'} ({what} {cut:.2f})")
+        if stages.get("scan2d") == "complete":
+            lod = results.read("scan2d/lod")[0]
+            cut, what = threshold("threshold_2d")
+            for pair in truth["epistatic_pairs"]:
+                planted += 1
+                first, n_loci = near("scan2d", pair["marker_names"][0])
+                second, _ = near("scan2d", pair["marker_names"][1])
+                k, l = np.meshgrid(first, second, indexing="ij")
+                k, l = np.minimum(k, l).ravel(), np.maximum(k, l).ravel()
+                keep = k < l
+                best = float(np.nanmax(lod[pair_index(k[keep], l[keep], n_loci)])) if keep.any() else float("nan")
+                found += best > cut
+                effects = ", ".join(f"{e}={pair[e]}" for e in ("aa", "ad", "da", "dd") if pair[e])
+                lines.append(f"epistatic pair {pair['marker_names'][0]} x {pair['marker_names'][1]} ({effects}): "
+                             f"max LOD {best:.2f} -> {'FOUND' if best > cut else 'not found'} ({what} {cut:.2f})")
+    lines.append(f"found {found} of {planted} planted effects")
+    return lines
