@@ -69,13 +69,17 @@ def run_permutations(context, perm_range: Optional[str] = None, perm_output: Opt
     models = {"1d": context.config.section("scan1d")["model"], "2d": context.config.section("scan2d")["model"]}
     scans = options["scans"]
     output = pathlib.Path(perm_output).resolve() if perm_output else context.output
-    with context.open_results() as results:
-        # the scans' inputs come from the run's results file; the maxima go to `output`
-        data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
-        if output == context.output:
-            _permute_into(context, results, data, options, models, start, stop, n_total)
-            return
     from qtlhpc.store import ResultsFile
+
+    if output == context.output:
+        with context.open_results() as results:
+            data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
+            _permute_into(context, results, data, options, models, start, stop, n_total)
+        return
+    # an array task: the run's results file is only read (other tasks read it at the same time),
+    # the maxima go to the task's own file, merged later by `merge-permutations`
+    with ResultsFile.open(context.output, context.comm, mode="r") as results:
+        data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
 
     if context.rank == 0:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -151,20 +155,17 @@ def run_merge_permutations(context, perm_range=None, perm_output=None, inputs: S
             if not pathlib.Path(path).exists():
                 raise InputError("permutation task file not found (that task has not run, or failed)", file=path)
             with open_results(path) as task:
-                ids = task.read("permutations/permutation_ids")
-                parts.append(PermutationMaxima(ids, {"1d": task.read("permutations/max_lod_1d"),
-                                                     "2d": task.read("permutations/max_lod_2d")}))
+                parts.append((task.read("permutations/permutation_ids"), task.read("permutations/max_lod_1d"),
+                              task.read("permutations/max_lod_2d")))
                 names = task.read("permutations/trait_names") if names is None else names
         return parts, names
 
     from qtlhpc.stages.runtime import run_on_root
 
     parts, names = run_on_root(context.comm, read_parts)
-    n_traits = len(names)
-    # merge per trait column (PermutationMaxima holds 1-D arrays per statistic)
     merged_columns = []
-    for t in range(n_traits):
-        columns = [PermutationMaxima(p.ids, {k: v[:, t] for k, v in p.maxima.items()}) for p in parts]
+    for t in range(len(names)):
+        columns = [PermutationMaxima(ids, {"1d": m1[:, t], "2d": m2[:, t]}) for ids, m1, m2 in parts]
         merged_columns.append(run_on_root(context.comm, lambda: merge_permutations(columns, options["n_permutations"])))
     ids = merged_columns[0].ids
     maxima_1d = np.column_stack([m.maxima["1d"] for m in merged_columns])
