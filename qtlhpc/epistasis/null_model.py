@@ -117,7 +117,8 @@ def null_background(rotation: NullRotation, y_rot, X_rot) -> NullBackground:
     basis, triangle = np.linalg.qr(x_white)                           # Q (n, c)
     rank = int(np.sum(np.abs(np.diag(triangle)) > 1e-10 * max(1.0, np.abs(triangle).max())))
     if rank < X_rot.shape[1]:
-        raise InputError(f"the covariate matrix X has rank {rank} < {X_rot.shape[1]} columns: drop collinear covariates")
+        raise InputError(f"the covariate matrix X has rank {rank} < {X_rot.shape[1]} columns: "
+                         "drop collinear covariates")
     y_white = inv_sd * y_rot
     coef = basis.T @ y_white
     residual = y_white - basis @ coef

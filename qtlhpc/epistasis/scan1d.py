@@ -184,7 +184,8 @@ def _woodbury(gram, root, support, k, q, mat, low, tmp_in, tmp_out, loadings, ou
 
 
 @numba.njit(cache=True)
-def _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u, grad, hess, want_hessian):
+def _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u, grad, hess,
+              want_hessian):
     """Objective ``f = n/2 log RSS + 1/2 log|I + Phi M|`` (= -l1 + const), its gradient and Hessian.
 
     With ``R = (I + M~ Phi)^-1``: ``u = R v``, ``RSS = s - v' Phi R v``, ``N = M (I + Phi M)^-1``,
@@ -259,6 +260,36 @@ def _newton_direction(hess, grad, free, n_free, sub, low, rhs, sol, direction):
 
 
 @numba.njit(cache=True)
+def _one_component_start(grad, gram_proj, score, rss0, n, q, start):
+    """Start ``phi``: each component's own optimum, ``m~ phi_t = (n r - s) / (s - r)``, ``r = v_t^2 / m~``.
+
+    Exact for a single component when ``M = M~`` (no covariate loading); 0 where the null's gradient is
+    not negative.  Returns whether any component is positive.
+    """
+    any_positive = False
+    for t in range(q):
+        start[t] = 0.0
+        if grad[t] < 0.0 and gram_proj[t, t] > 0.0:
+            r = score[t] * score[t] / gram_proj[t, t]
+            if n * r > rss0 and r < rss0:
+                start[t] = (n * r - rss0) / ((rss0 - r) * gram_proj[t, t])
+                any_positive = True
+    return any_positive
+
+
+@numba.njit(cache=True)
+def _take_trial(q, trial, u_trial, grad_trial, hess_trial, nt_trial, phi, u, grad, hess, nt_keep):
+    """Make the evaluated trial point the current one (its gradient and Hessian are already computed)."""
+    for t in range(q):
+        phi[t] = trial[t]
+        u[t] = u_trial[t]
+        grad[t] = grad_trial[t]
+        for s_ in range(q):
+            hess[t, s_] = hess_trial[t, s_]
+            nt_keep[t, s_] = nt_trial[t, s_]
+
+
+@numba.njit(cache=True)
 def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
                        phi_out, lrt_out, rss_out, rank_out, blup_out, pev_out, iter_out, use_start=True):
     """ML of the random-effects model for every unit by projected Newton over ``phi >= 0``.
@@ -268,7 +299,8 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
     ``rss_out`` = ``y'P y`` at the optimum (``sigma2 = rss / n``),
     ``rank_out`` = rank of ``M~`` (the test's df), ``blup_out`` = ``Phi u`` (BLUPs of the effects),
     ``pev_out`` = ``diag(Phi - Phi N~ Phi)`` (prediction-error variances over sigma2), ``iter_out``.
-    Starts at ``phi = 0`` (the null); stops when the Newton decrement is below ``tol``.
+    Evaluates the null (``phi = 0``), starts from the better of it and :func:`_one_component_start`,
+    and stops when the Newton decrement (about the LRT's remaining error) is below ``tol``.
     """
     n_units, q, _ = grams.shape
     work = np.zeros((4, q, q))
@@ -298,37 +330,20 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
         rank_out[p] = _independent_columns(gram_proj, gram, q, keep, low)
         for t in range(q):
             phi[t] = 0.0
-        f0, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u, grad,
-                                    hess, True)
+        f0, rss, logdet = _evaluate(phi, gram_proj, gram, score, rss0, n, q, work, support, n_mat, nt_mat, u,
+                                    grad, hess, True)
         f = f0
         for t in range(q):
             for s_ in range(q):
                 nt_keep[t, s_] = nt_mat[t, s_]
         iterations = 0
-        if use_start:
-            # start from the one-component optima (exact when M = M~): m~ phi_t = (n r - s) / (s - r),
-            # r = v_t^2 / m~; kept only if it improves on phi = 0
-            any_positive = False
-            for t in range(q):
-                trial[t] = 0.0
-                if grad[t] < 0.0 and gram_proj[t, t] > 0.0:
-                    r = score[t] * score[t] / gram_proj[t, t]
-                    if n * r > rss0 and r < rss0:
-                        trial[t] = (n * r - rss0) / ((rss0 - r) * gram_proj[t, t])
-                        any_positive = True
-            if any_positive:
-                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support, n_mat,
-                                                     nt_mat, u_trial, grad_trial, hess_trial, True)
-                if f_trial < f:
-                    f = f_trial
-                    rss = rss_t
-                    for t in range(q):
-                        phi[t] = trial[t]
-                        u[t] = u_trial[t]
-                        grad[t] = grad_trial[t]
-                        for s_ in range(q):
-                            hess[t, s_] = hess_trial[t, s_]
-                            nt_keep[t, s_] = nt_mat[t, s_]
+        if use_start and _one_component_start(grad, gram_proj, score, rss0, n, q, trial):
+            f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support,
+                                                 n_mat, nt_mat, u_trial, grad_trial, hess_trial, True)
+            if f_trial < f:
+                f = f_trial
+                rss = rss_t
+                _take_trial(q, trial, u_trial, grad_trial, hess_trial, nt_mat, phi, u, grad, hess, nt_keep)
         for it in range(max_iter):
             n_free = 0
             for t in range(q):
@@ -352,8 +367,8 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
                 for t in range(q):
                     trial[t] = max(phi[t] + step * direction[t], 0.0)
                     predicted += grad[t] * (trial[t] - phi[t])
-                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support, n_mat,
-                                                     nt_mat, u_trial, grad_trial, hess_trial, True)
+                f_trial, rss_t, logdet_t = _evaluate(trial, gram_proj, gram, score, rss0, n, q, work, support,
+                                                     n_mat, nt_mat, u_trial, grad_trial, hess_trial, True)
                 if f_trial <= f + 1e-4 * predicted:
                     accepted = True
                     break
@@ -361,17 +376,10 @@ def random_effects_fit(grams_proj, grams, scores, rss0, n, max_iter, tol,
             iterations += 1
             if not accepted:
                 break
-            # the trial point becomes the current one (its gradient and Hessian are already computed)
             change = f - f_trial
             f = f_trial
             rss = rss_t
-            for t in range(q):
-                phi[t] = trial[t]
-                u[t] = u_trial[t]
-                grad[t] = grad_trial[t]
-                for s_ in range(q):
-                    hess[t, s_] = hess_trial[t, s_]
-                    nt_keep[t, s_] = nt_mat[t, s_]
+            _take_trial(q, trial, u_trial, grad_trial, hess_trial, nt_mat, phi, u, grad, hess, nt_keep)
             if change < 1e-14 * (1.0 + abs(f)):
                 break
         iter_out[p] = iterations
@@ -480,7 +488,8 @@ def fit_units(reduced, background: NullBackground, model="random", pvalue="mixtu
               max_iter=50, tol=1e-9) -> ScanResult:
     """Test every unit whose tested columns were reduced by :func:`reduce_columns`.
 
-    ``reduced``: the pair ``(rotated (q, n_units, n), side (q, n_units, c + 1))``.  Random model: ML over phi (see :func:`random_effects_fit`),
+    ``reduced``: the pair ``(rotated (q, n_units, n), side (q, n_units, c + 1))``.  Random model: ML over
+    phi (see :func:`random_effects_fit`),
     p-value by :func:`random_pvalue`; fixed model: ML LRT ``n log(rss0 / rss1)`` against chi2(df), the F
     statistic and SE with the unbiased ``sigma2 = rss1 / (n - c - df)``.
     """

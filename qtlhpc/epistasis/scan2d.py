@@ -11,9 +11,10 @@ PEPIS's epistatic scan: only the epistatic effects enter, over the same polygeni
 * fixed model: GLS with ``df`` = rank of the four columns after X (4; fewer for pairs with fewer
   genotype classes, e.g. RILs where w is constant, or markers in complete linkage).
 
-For a tile of pairs the 4 product columns are formed in the original space, reduced with one GEMM
-(:func:`qtlhpc.epistasis.null_model.reduce_columns`: a triangular multiply in place) and solved on 4 x 4 problems by the kernels of
-:mod:`qtlhpc.epistasis.scan1d`.  Memory is bounded by ``tile_pairs``: ``O(tile_pairs * n_individuals)``.
+For a tile of pairs the 4 product columns are formed in the original space, reduced with one BLAS call
+(:func:`qtlhpc.epistasis.null_model.reduce_columns`: a triangular multiply in place) and solved on
+4 x 4 problems by the kernels of :mod:`qtlhpc.epistasis.scan1d`.  Memory is bounded by ``tile_pairs``:
+``O(tile_pairs * n_individuals)``, never pairs x individuals for the whole block.
 """
 
 from __future__ import annotations
