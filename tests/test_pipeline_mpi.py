@@ -19,7 +19,7 @@ CONFIG = """
 [run]
 output = "results.h5"
 seed = 11
-stages = ["genoprob", "kinship", "varcomp", "scan1d"]
+stages = ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations"]
 progress = false
 
 [simulate]
@@ -50,6 +50,16 @@ block_rows = 16
 [scan1d]
 model = "{model}"
 block_markers = 5
+
+[scan2d]
+model = "{model}"
+tile = 12
+report_lod = 1.0
+
+[permutations]
+n_permutations = 12
+scans = ["1d", "2d"]
+batch = 5
 """
 
 
@@ -84,7 +94,7 @@ def assert_same_results(reference, other, rtol=1e-10):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("model", ["random", "hk"])
+@pytest.mark.parametrize("model", ["random", "fixed", "hk"])
 def test_pipeline_same_numbers_at_1_2_3_ranks(tmp_path, model):
     results = {}
     for n_ranks in (1, 2, 3):
@@ -92,7 +102,8 @@ def test_pipeline_same_numbers_at_1_2_3_ranks(tmp_path, model):
         run_mpi(n_ranks, ["-m", "qtlhpc", "run", "all", config])
         results[n_ranks], statuses = datasets(config.parent / "results.h5")
         assert set(statuses.values()) == {"complete"}, statuses
-    assert "scan1d/lod" in results[1] and results[1]["genoprob/probs"].shape[0] == 90
+    assert "scan2d/lod" in results[1] and results[1]["genoprob/probs"].shape[0] == 90
+    assert np.all(np.isfinite(results[1]["permutations/threshold_2d"]))
     for n_ranks in (2, 3):
         assert_same_results(results[1], results[n_ranks])
 
