@@ -53,6 +53,15 @@ def loci_from_cross_or_genoprob(context, results, positions: str = "markers") ->
                 additive, dominance, dominance_is_informative(dominance))
 
 
+def require_stage(results, stage: str, needed_for: str, output) -> None:
+    """A clear error when an upstream stage is absent or unfinished in the run's results file."""
+    status = results.stage_status(stage)
+    if status != "complete":
+        state = "absent" if status is None else f"not complete (status {status!r})"
+        raise InputError(f"{output}: the {needed_for} needs the {stage} stage, which is {state}",
+                         hint=f"run `qtlhpc run {stage} CONFIG` first (or list it earlier in run.stages)")
+
+
 def loci_from_kinship_stage(results) -> Loci:
     from qtlhpc.epistasis.coding import dominance_is_informative
 

@@ -13,7 +13,8 @@ from typing import List, Optional
 import numpy as np
 
 from qtlhpc.errors import InputError
-from qtlhpc.stages.epistasis_inputs import Loci, check_trait, design_matrix, loci_from_kinship_stage, select_traits
+from qtlhpc.stages.epistasis_inputs import (Loci, check_trait, design_matrix, loci_from_kinship_stage, require_stage,
+                                            select_traits)
 
 
 @dataclass
@@ -41,18 +42,12 @@ class ScanInputs:
         return np.array([t.name for t in self.traits], dtype=str)
 
 
-def _require(results, stage, needed_for, output):
-    if results.stage_status(stage) != "complete":
-        raise InputError(f"{output}: the {needed_for} needs the {stage} stage, which is not complete",
-                         hint=f"run `qtlhpc run {stage} CONFIG` first (or list it earlier in run.stages)")
-
-
 def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
     """Traits, loci and backgrounds for a scan with ``model`` (read collectively from the results)."""
     cross = context.cross()
     varcomp = context.config.section("varcomp")
     if model == "hk":
-        _require(results, "genoprob", needed_for, context.output)
+        require_stage(results, "genoprob", needed_for, context.output)
         trait_indices = select_traits(cross, varcomp["traits"])
         design, _ = design_matrix(cross, varcomp["covariates"])
         probs = results.read("genoprob/probs")
@@ -68,8 +63,8 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
     from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
     from qtlhpc.epistasis.reml import combined_kinship
 
-    _require(results, "kinship", needed_for, context.output)
-    _require(results, "varcomp", needed_for, context.output)
+    require_stage(results, "kinship", needed_for, context.output)
+    require_stage(results, "varcomp", needed_for, context.output)
     loci = loci_from_kinship_stage(results)
     trait_names = [str(t) for t in results.read("varcomp/trait_names")]
     ratios = results.read("varcomp/variance_ratios")

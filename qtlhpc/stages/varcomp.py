@@ -11,7 +11,7 @@ import numpy as np
 
 from qtlhpc.epistasis.reml import fit_reml
 from qtlhpc.parallel import block_range
-from qtlhpc.stages.epistasis_inputs import check_trait, design_matrix, select_traits
+from qtlhpc.stages.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
 from qtlhpc.stages.runtime import run_on_root, write_blocks
 
 STAGE = "varcomp"
@@ -34,6 +34,7 @@ def run_varcomp(context) -> None:
     masks = run_on_root(context.comm, lambda: [
         check_trait(name, cross.phenotypes[:, j], design, context.log) for name, j in zip(trait_names, trait_indices)])
     with context.open_results() as results:
+        require_stage(results, "kinship", "variance-component fit", context.output)
         stage = results.begin_stage(STAGE, context.config.stage_config(STAGE, "genoprob", "kinship"),
                                     command_line=context.command_line)
         if stage.is_complete:

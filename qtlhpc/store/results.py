@@ -402,7 +402,7 @@ class ResultsFile:
         present = [name for name in h5.keys()]
         if variable.stage not in h5:
             raise InputError(f"no stage {variable.stage!r} in this results file (stages present: "
-                             f"{', '.join(present) or 'none'}); run `qtlhpc {variable.stage}` first",
+                             f"{', '.join(present) or 'none'}); run `qtlhpc run {variable.stage} CONFIG` first",
                              file=self.path)
         group = h5[variable.stage]
         status = str(group.attrs.get("status", ""))
