@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
+import os
 import re
 import shlex
 import string
@@ -377,9 +378,31 @@ def _now() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
+#: variables that make a process one rank of a launched MPI job (Open MPI, PMIx, PMI).  MPI_Init in the
+#: submitting process (``qtlhpc submit`` runs under mpi4py) sets them in its C environment as a
+#: singleton; sbatch would copy them into every job, whose ranks would then share one MPI job id and
+#: collide in shared memory when two jobs run on one node at once.
+_MPI_RANK_VARIABLE = re.compile(
+    r"(PMIX_|PMI_|ORTE_|OMPI_COMM_WORLD_|OMPI_APP_CTX_|OMPI_MCA_orte_ess_|OMPI_MCA_ess_).*"
+    r"|OMPI_MCA_(ess|pmix|orte_launch|orte_precondition_transports)"
+    r"|OMPI_(FILE_LOCATION|UNIVERSE_SIZE|FIRST_RANKS|NUM_APP_CTX|ARGV|COMMAND|MCA_initial_wdir)"
+)
+
+
+def client_env(env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The environment for sbatch and scontrol: ``env`` (default: this process's, as Python read it
+    at start-up) without the variables that describe an MPI rank (see ``_MPI_RANK_VARIABLE``).
+
+    Settings such as ``OMPI_ALLOW_RUN_AS_ROOT`` or ``OMPI_MCA_btl`` pass through: sbatch forwards them
+    to the jobs.
+    """
+    source = os.environ if env is None else env
+    return {name: value for name, value in source.items() if not _MPI_RANK_VARIABLE.fullmatch(name)}
+
+
 def _sbatch(args: List[str], env) -> str:
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        proc = subprocess.run(args, capture_output=True, text=True, env=client_env(env), timeout=120)
     except FileNotFoundError:
         raise SubmitError("sbatch is not on PATH: submit from a SLURM login node") from None
     if proc.returncode != 0:
@@ -502,7 +525,7 @@ def job_states(job_id: str, env=None) -> Dict[Optional[int], str]:
     """
     try:
         proc = subprocess.run(["scontrol", "-o", "show", "job", str(job_id)], capture_output=True,
-                              text=True, env=env, timeout=60)
+                              text=True, env=client_env(env), timeout=60)
     except FileNotFoundError:
         return {}
     if proc.returncode != 0:
