@@ -100,7 +100,7 @@ VARCOMP_OPTIONS: Dict[str, Option] = {
     "kinships": Option(list, ["a", "d", "aa", "ad", "da", "dd"], "kinships in the polygenic background",
                        ("a", "d", "aa", "ad", "da", "dd")),
     "max_iter": Option(int, 100, "maximum REML iterations"),
-    "tolerance": Option(float, 1e-8, "convergence tolerance on the REML log-likelihood"),
+    "tolerance": Option(float, 1e-8, "relative convergence tolerance on the REML log-likelihood"),
 }
 
 SCAN1D_OPTIONS: Dict[str, Option] = {

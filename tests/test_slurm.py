@@ -120,7 +120,7 @@ def test_pepis_job_renders_chained_stages_with_resources(tmp_path):
     assert list(by_stage) == ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "merge",
                               "report"]
     assert by_stage["kinship"].after == ["genoprob"]
-    assert by_stage["permutations"].after == ["varcomp"]
+    assert by_stage["permutations"].after == ["scan2d"]
     assert by_stage["report"].after == ["scan1d", "scan2d", "merge"]
     scan2d = _sbatch_options(Path(by_stage["scan2d"].script))
     assert scan2d["--ntasks"] == "16" and scan2d["--time"] == "02:00:00"
@@ -205,7 +205,7 @@ def test_site_and_job_errors_name_the_problem(tmp_path):
 def test_dry_run_prints_commands_and_submits_nothing(tmp_path):
     config = _write_config(tmp_path, "results.h5", 4, 2)
     text = slurm.submit_command("pepis", config, dry_run=True, site=_site(), run_dir=tmp_path / "run")
-    assert "--dependency=afterok:<varcomp>" in text and "--array=0-1" in text
+    assert "--dependency=afterok:<scan2d>" in text and "--array=0-1" in text
     assert not (tmp_path / "run" / "jobs.json").exists()
 
 

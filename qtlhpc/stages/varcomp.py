@@ -60,7 +60,7 @@ def run_varcomp(context) -> None:
 
         def compute(trait):
             keep = masks[trait]
-            subset = {name: matrix[np.ix_(keep, keep)] for name, matrix in kernels.items()}
+            subset = kernels if keep.all() else {name: matrix[np.ix_(keep, keep)] for name, matrix in kernels.items()}
             fit = fit_reml(cross.phenotypes[keep, trait_indices[trait]], design[keep], subset,
                            max_iterations=options["max_iter"], tolerance=options["tolerance"])
             row = slice(trait, trait + 1)
@@ -75,6 +75,10 @@ def run_varcomp(context) -> None:
             for name, value in values.items():
                 value = np.asarray(value)
                 pieces[name] = ((row,) + (slice(None),) * (len(shapes[name]) - 1), value.reshape((1,) + shapes[name][1:]))
+            if fit.on_boundary is not None and fit.on_boundary[-1]:
+                context.log.warning("varcomp: trait %s: the residual variance is on its boundary 0 (a kinship of full "
+                                    "rank absorbs all variance); its ratios are unstable, consider fewer kinships "
+                                    "(varcomp.kinships)", trait_names[trait])
             context.log.info("varcomp: trait %s: %s, sigma2 %.4g, REML logL %.6f (%s, %d iterations%s)",
                              trait_names[trait], ", ".join(f"{k}={v:.4g}" for k, v in zip(names, fit.lambdas)),
                              fit.sigma2, fit.loglik, fit.method, fit.iterations,
