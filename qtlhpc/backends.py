@@ -118,14 +118,14 @@ def eigen_backend() -> str:
     return "slepc" if slepc_info()["available"] else "scipy"
 
 
-def missing_note() -> str:
-    """One line naming what is missing and what runs instead (empty when everything is here)."""
+def missing_note(n_ranks: int = 1) -> str:
+    """One line naming what is missing and what runs instead (empty when nothing that matters is missing)."""
     parts = []
     if not mpi_info()["available"]:
-        parts.append("no mpi4py: serial only")
+        parts.append("mpi4py is not installed: running serially")
     h5 = h5py_info()
-    if h5["available"] and not h5["parallel"]:
-        parts.append("h5py without MPI: rank 0 writes the results")
+    if n_ranks > 1 and h5["available"] and not h5["parallel"]:
+        parts.append("h5py has no MPI here: rank 0 writes the results")
     return "qtlhpc: " + "; ".join(parts) if parts else ""
 
 

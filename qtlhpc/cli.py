@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="memory per rank and time per stage, and what to ask SLURM for")
     _add_config_arguments(plan)
-    plan.add_argument("--ranks", type=int, default=1, help="ranks to plan for")
-    plan.add_argument("--mem-per-cpu", default="4G", help="memory per rank the site gives (e.g. 4G)")
+    plan.add_argument("--ranks", type=int, help="ranks to plan for (slurm.plan_ranks)")
+    plan.add_argument("--mem-per-cpu", help="memory per rank the site gives, e.g. 4G (slurm.plan_mem_per_cpu)")
 
     submit = commands.add_parser("submit", help="render the SLURM scripts of a job and sbatch them, chained")
     submit.add_argument("job", nargs="?", help="job definition: a name in jobs/ (e.g. pepis) or a TOML file")
@@ -209,7 +209,8 @@ def _dispatch(args, comm, argv) -> int:
     config = _load_config(args)
     if args.command == "plan":
         if comm.Get_rank() == 0:
-            print(_plan_text(config, args.ranks, args.mem_per_cpu))
+            slurm = config.section("slurm")
+            print(_plan_text(config, args.ranks or slurm["plan_ranks"], args.mem_per_cpu or slurm["plan_mem_per_cpu"]))
         return 0
     from qtlhpc.stages.runtime import RunContext, setup_logging
 
@@ -217,7 +218,7 @@ def _dispatch(args, comm, argv) -> int:
     log = setup_logging(comm, run_options["log_level"], run_options["per_rank_logs"])
     from qtlhpc.backends import missing_note
 
-    note = missing_note() if comm.Get_size() > 1 else ""
+    note = missing_note(comm.Get_size())
     if note and comm.Get_rank() == 0:
         log.warning(note)
     context = RunContext(config, comm, command_line=command_line, log=log)

@@ -134,6 +134,8 @@ SLURM_OPTIONS: Dict[str, Option] = {
     "run_dir": Option(str, "", "run directory for rendered scripts and logs"),
     "resources": Option(dict, {}, "per-stage overrides, e.g. {scan2d = {ntasks = 8, time = '02:00:00'}}"),
     "array_tasks": Option(int, 4, "SLURM array tasks for the permutations"),
+    "plan_ranks": Option(int, 1, "ranks `qtlhpc plan` plans for (its --ranks)"),
+    "plan_mem_per_cpu": Option(str, "4G", "memory per rank `qtlhpc plan` checks against (its --mem-per-cpu)"),
 }
 
 
