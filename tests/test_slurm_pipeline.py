@@ -182,7 +182,7 @@ def reference(tmp_path_factory) -> dict:
     return found
 
 
-def submit(cluster, config: Path, site: Path, env=None) -> Path:
+def submit(cluster, config: Path, site, env=None) -> Path:
     """``qtlhpc submit pepis CONFIG --site SITE``; returns the run directory it printed."""
     text = qtlhpc(cluster, "submit", "pepis", config, "--site", site, env=env).stdout
     match = re.search(r"run directory (\S+)", text)
@@ -199,10 +199,24 @@ def wait_all(cluster, run_dir: Path, timeout: float = 150) -> dict:
     by_stage = {}
     for record in records:
         for key, state in states.items():
-            job, _, task = key.partition("_")
-            if job == record["job_id"]:
-                by_stage[f"{record['stage']}_{task}" if task else record["stage"]] = state
+            job, _, tasks = key.partition("_")
+            if job != record["job_id"]:
+                continue
+            if not tasks:
+                by_stage[record["stage"]] = state
+            for task in expand_tasks(tasks):
+                by_stage[f"{record['stage']}_{task}"] = state
     return by_stage
+
+
+def expand_tasks(spec: str) -> list:
+    """Array task ids of a ``scontrol`` ArrayTaskId: ``"1"``, ``"0-2"``, ``"0,2"`` (a never-started array
+    that was cancelled is one record ``0-2``)."""
+    tasks = []
+    for part in filter(None, spec.split("%")[0].split(",")):
+        first, _, last = part.partition("-")
+        tasks += range(int(first), int(last or first) + 1)
+    return tasks
 
 
 def log_text(run_dir: Path, pattern: str) -> str:
@@ -214,7 +228,7 @@ def log_text(run_dir: Path, pattern: str) -> str:
 
 def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, reference):
     config = make_run(tmp_path / "run")
-    run_dir = submit(slurm_cluster, config, write_site(tmp_path, "srun"))
+    run_dir = submit(slurm_cluster, config, "local")  # the shipped profile: srun --mpi=pmix
     states = wait_all(slurm_cluster, run_dir)
     assert set(states.values()) == {"COMPLETED"}, states
     assert status_rows(slurm_cluster, run_dir) == ALL_FINISHED
@@ -230,4 +244,111 @@ def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, referenc
     with h5py.File(config.parent / "results.h5", "r") as handle:
         assert handle["report/directory"][0].decode() == str(config.parent / "report")
     assert (config.parent / "report" / "index.html").is_file()
-    assert "on 2 tasks" in log_text(run_dir, "slurm-scan2d-*.out")
+    logs = log_text(run_dir, "slurm-*.out")
+    assert "on 2 tasks" in logs and "rank 0/2" in logs
+    assert "h5py without MPI" not in logs  # the local profile makes Debian's h5py use MPI under srun
+
+
+def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, slurm_cluster, reference):
+    config = make_run(tmp_path / "run")
+    run_dir = config.parent / "results.slurm"
+    obstacle = run_dir / "perm" / "task-1.h5"  # task 1 (ids 4:8) cannot create its output file
+    obstacle.mkdir(parents=True)
+    assert submit(slurm_cluster, config, write_site(tmp_path, "mpirun")) == run_dir
+    states = wait_all(slurm_cluster, run_dir)
+    assert states == {"genoprob": "COMPLETED", "kinship": "COMPLETED", "varcomp": "COMPLETED",
+                      "scan1d": "COMPLETED", "scan2d": "COMPLETED", "permutations_0": "COMPLETED",
+                      "permutations_1": "FAILED", "permutations_2": "COMPLETED",
+                      "merge": "CANCELLED", "report": "CANCELLED"}, states  # kill_invalid_depend
+    task_log = log_text(run_dir, "slurm-permutations-*_1.out")
+    assert str(obstacle) in task_log, task_log[-3000:]
+    rows = status_rows(slurm_cluster, run_dir)
+    assert rows == ALL_FINISHED | {("permutations", 1): "failed", ("merge", None): "failed",
+                                   ("report", None): "failed"}, rows
+
+    # the merge itself refuses what the array left: the ids of the failed task are named
+    present = [run_dir / "perm" / f"task-{task}.h5" for task in (0, 2)]
+    refused = run_mpi(1, ["-m", "qtlhpc", "run", "merge-permutations", config, *present], check=False)
+    assert refused.returncode != 0
+    assert "permutation ids missing (of 0..11): 4, 5, 6, 7" in refused.stderr, refused.stderr[-3000:]
+    with h5py.File(config.parent / "results.h5", "r") as handle:
+        assert "permutations" not in handle and "report" not in handle
+
+    obstacle.rmdir()
+    mtimes = {path: path.stat().st_mtime_ns for path in present}
+    text = qtlhpc(slurm_cluster, "submit", "--resume", run_dir).stdout
+    assert "resubmitted 3 jobs" in text, text
+    resubmitted = [(r["stage"], r["array"]) for r in submissions(run_dir) if r.get("resume")]
+    assert resubmitted == [("permutations", "1"), ("merge", None), ("report", None)]
+    states = wait_all(slurm_cluster, run_dir)
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert status_rows(slurm_cluster, run_dir) == ALL_FINISHED
+    assert {path: path.stat().st_mtime_ns for path in present} == mtimes  # tasks 0 and 2 did not rerun
+    for task, n_logs in ((0, 1), (1, 2), (2, 1)):
+        assert len(list((run_dir / "logs").glob(f"slurm-permutations-*_{task}.out"))) == n_logs
+    assert_same_results(reference, datasets(config.parent / "results.h5"))
+
+
+def scan2d_blocks_done(results: Path) -> int:
+    """Blocks of the 2D scan marked done in the checkpoint bitmap (read-only, no lock; 0 if unreadable)."""
+    try:
+        with h5py.File(results, "r", locking=False) as handle:
+            return int(handle["scan2d/_checkpoint/pairs"][()].sum())
+    except (OSError, KeyError):
+        return 0
+
+
+def step_pids(cluster, job_id: str) -> dict:
+    """{global task id: pid} of the ranks of the job's first srun step (``scontrol listpids``)."""
+    proc = cluster.run("scontrol", "listpids", job_id, check=False)
+    ranks = {}
+    for line in proc.stdout.splitlines()[1:]:
+        pid, job, step, local_id, global_id = line.split()
+        if step == "0" and global_id.isdigit():
+            ranks[int(global_id)] = int(pid)
+    return ranks
+
+
+def test_rank_killed_in_scan2d_resumes_from_checkpoint(tmp_path, slurm_cluster, reference):
+    config = make_run(tmp_path / "run")
+    results = config.parent / "results.h5"
+    slow = {**slurm_cluster.env, "QTLHPC_BLOCK_DELAY": "0.5"}  # sbatch forwards it to every job
+    run_dir = submit(slurm_cluster, config, "local", env=slow)
+    scan2d_job = next(r["job_id"] for r in submissions(run_dir) if r["stage"] == "scan2d")
+
+    deadline = time.monotonic() + 120
+    while scan2d_blocks_done(results) < 4:
+        assert time.monotonic() < deadline, f"scan2d did not get going: {slurm_cluster.job_states(scan2d_job)}"
+        assert slurm_cluster.job_states(scan2d_job).get(scan2d_job) in ("PENDING", "RUNNING"), \
+            "scan2d ended before it could be killed"
+        time.sleep(0.1)
+    ranks = step_pids(slurm_cluster, scan2d_job)
+    assert sorted(ranks) == [0, 1], ranks
+    os.kill(ranks[1], signal.SIGKILL)
+
+    states = wait_all(slurm_cluster, run_dir)
+    assert states["scan2d"] == "FAILED", states
+    assert {states[k] for k in ("permutations_0", "permutations_1", "permutations_2", "merge", "report")} \
+        == {"CANCELLED"}, states
+    done_at_kill = scan2d_blocks_done(results)
+    with h5py.File(results, "r", locking=False) as handle:
+        n_blocks = handle["scan2d/_checkpoint/pairs"].shape[0]
+        assert handle["scan2d"].attrs["status"] == "running"
+    assert 4 <= done_at_kill < n_blocks, (done_at_kill, n_blocks)
+    rows = status_rows(slurm_cluster, run_dir)
+    assert rows == ALL_FINISHED | {(stage, task): "failed" for stage, task in [
+        ("scan2d", None), ("permutations", 0), ("permutations", 1), ("permutations", 2), ("merge", None),
+        ("report", None)]}, rows
+
+    qtlhpc(slurm_cluster, "submit", "--resume", run_dir)  # without the delay
+    resubmitted = [(r["stage"], r["array"]) for r in submissions(run_dir) if r.get("resume")]
+    assert resubmitted == [("scan2d", None), ("permutations", "0,1,2"), ("merge", None), ("report", None)]
+    states = wait_all(slurm_cluster, run_dir)
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert status_rows(slurm_cluster, run_dir) == ALL_FINISHED
+    new_scan2d = [r["job_id"] for r in submissions(run_dir) if r["stage"] == "scan2d"][-1]
+    resumed_log = (run_dir / "logs" / f"slurm-scan2d-{new_scan2d}.out").read_text()
+    first_progress = re.search(r"^scan2d: (\d+)/(\d+)", resumed_log, re.MULTILINE)
+    assert first_progress and "stage 'scan2d' resumes" in resumed_log, resumed_log
+    assert (int(first_progress[1]), int(first_progress[2])) == (done_at_kill, n_blocks)  # started from the checkpoint
+    assert_same_results(reference, datasets(results))
