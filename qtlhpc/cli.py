@@ -10,6 +10,7 @@ import argparse
 import os
 import pathlib
 import shlex
+import signal
 import sys
 from typing import List, Optional
 
@@ -73,7 +74,7 @@ def _input_exists(config) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qtlhpc.stages import STAGES
+    from qtlhpc.stages import PIPELINES, STAGES
 
     parser = argparse.ArgumentParser(prog="qtlhpc", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qtlhpc {__version__}")
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(genoprob)
 
     run = commands.add_parser("run", help="run one stage, or `all` stages listed in run.stages")
-    run.add_argument("stage", choices=sorted(STAGES) + ["all"], help="stage to run")
+    run.add_argument("stage", choices=sorted(STAGES) + sorted(PIPELINES) + ["all"],
+                     help="stage to run; `pepis` runs genoprob (when needed), kinship, varcomp, scan1d, scan2d, "
+                          "permutations; `all` runs run.stages")
     _add_config_arguments(run)
     run.add_argument("--perm-range", help="permutations only: ids START:STOP of this task")
     run.add_argument("--perm-output", help="permutations only: write this task's maxima to this file")
@@ -97,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write one dataset of a results file as TSV")
     export.add_argument("results", help="results HDF5 file")
-    export.add_argument("dataset", help="dataset path, e.g. scan1d/lod (see `qtlhpc inspect`)")
+    export.add_argument("dataset", help="dataset path, e.g. scan1d/lod (see `qtlhpc inspect`), or a table: "
+                        "scan2d/top_pairs (pairs with names, positions, LOD, p-value, effects), scan1d/peaks")
     export.add_argument("-o", "--out", default="-", help="output TSV (default: standard output)")
 
     inspect = commands.add_parser("inspect", help="stages, provenance and datasets of a results file")
@@ -135,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `qtlhpc export ... | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     from qtlhpc.parallel import world
@@ -166,10 +172,17 @@ def _dispatch(args, comm, argv) -> int:
         print(describe_sections())
         return 0
     if args.command == "export":
+        from qtlhpc.stages.tables import TABLES, export_table
         from qtlhpc.store.export import export_tsv
 
         if comm.Get_rank() == 0:
-            if args.out == "-":
+            if args.dataset in TABLES:
+                if args.out == "-":
+                    export_table(args.results, args.dataset, sys.stdout)
+                else:
+                    with open(args.out, "w") as handle:
+                        export_table(args.results, args.dataset, handle)
+            elif args.out == "-":
                 export_tsv(args.results, args.dataset, sys.stdout)
             else:
                 export_tsv(args.results, args.dataset, args.out)

@@ -20,8 +20,11 @@ def qtlhpc(*args, cwd=None, check=False):
 SMALL = """
 [run]
 output = "results.h5"
-stages = ["genoprob", "kinship", "varcomp", "scan1d"]
+stages = ["genoprob", "kinship", "varcomp", "scan1d", "scan2d"]
 progress = false
+
+[scan2d]
+report_lod = 0.5
 
 [input]
 format = "rqtl-csv"
@@ -100,7 +103,7 @@ def test_export_inspect_and_report(small_run, tmp_path):
     qtlhpc("run", "all", small_run, check=True)
     results = small_run.parent / "results.h5"
     inspected = qtlhpc("inspect", results, check=True).stdout
-    for stage in ("genoprob", "kinship", "varcomp", "scan1d"):
+    for stage in ("genoprob", "kinship", "varcomp", "scan1d", "scan2d"):
         assert f"[{stage}] complete" in inspected
     exported = qtlhpc("export", results, "scan1d/lod", check=True).stdout.splitlines()
     assert len(exported) == 1 + 12  # header and one row per locus
@@ -109,6 +112,16 @@ def test_export_inspect_and_report(small_run, tmp_path):
         names = [n.decode() for n in handle["scan1d/locus_names"]]
     first = exported[1].split("\t")
     assert first[0] == names[0] and float(first[1]) == pytest.approx(lod[0], rel=1e-12, abs=1e-300)
+    pairs = qtlhpc("export", results, "scan2d/top_pairs", check=True).stdout.splitlines()
+    header = pairs[0].split("\t")
+    assert header[:3] == ["trait", "locus_1", "chromosome_1"] and "aa_se" in header
+    with h5py.File(results, "r") as handle:
+        top = handle["scan2d/top_lod"][()]
+        first = [n.decode() for n in handle["scan2d/locus_names"]][handle["scan2d/top_locus_1"][0]]
+    assert len(pairs) == 1 + len(top) and len(top) > 0
+    assert pairs[1].split("\t")[1] == first and float(pairs[1].split("\t")[7]) == top[0]
+    peaks = qtlhpc("export", results, "scan1d/peaks", check=True).stdout.splitlines()
+    assert len(peaks) == 1 + 2  # one peak per chromosome
     index = Path(qtlhpc("report", results, "-o", tmp_path / "report", check=True).stdout.strip())
     assert index.exists() and "scan1d" in index.read_text()
 

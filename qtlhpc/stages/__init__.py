@@ -20,6 +20,11 @@ STAGES = {
     "report": "qtlhpc.stages.report:run_report",
 }
 
+#: named pipelines: `qtlhpc run pepis CONFIG` runs these stages in order
+PIPELINES = {
+    "pepis": ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations"],
+}
+
 
 def resolve(stage: str):
     module_name, function_name = STAGES[stage].split(":")
@@ -30,7 +35,10 @@ def run_stage(context, stage: str, **options) -> None:
     """Run one stage, or with ``stage == "all"`` every stage in ``run.stages`` in order."""
     from qtlhpc.errors import ConfigError
 
-    names = context.config.section("run")["stages"] if stage == "all" else [stage]
+    if stage == "all":
+        names = context.config.section("run")["stages"]
+    else:
+        names = PIPELINES.get(stage, [stage])
     for name in names:
         if name not in STAGES:
             raise ConfigError(f"stage {name!r} is not available in this version; stages: {', '.join(STAGES)}")

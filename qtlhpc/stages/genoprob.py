@@ -31,8 +31,8 @@ def chromosome_bounds(chromosomes: np.ndarray):
 def run_genoprob(context) -> None:
     options = context.config.section(STAGE)
     cross = context.cross()
-    if cross.cross_type == "generic":
-        context.log.info("genoprob: a generic (numeric) cross has no HMM; nothing to compute")
+    if cross.cross_type == "generic" or cross.additive_codes is not None:
+        context.log.info("genoprob: the cross carries numeric codes (generic or PEPIS input); no HMM to run")
         return
     parameters = dict(step=options["step"], error_prob=options["error_prob"],
                       map_function=options["map_function"])
