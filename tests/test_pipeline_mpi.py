@@ -13,6 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
+from qtlhpc.parallel import pair_from_index
+
 from mpi_helpers import kill_session, mpi_env, require_mpirun, run_mpi
 
 CONFIG = """
@@ -32,7 +34,8 @@ missing_rate = 0.03
 seed = 11
 polygenic_variance = 0.3
 n_traits = 2
-main_qtl = [{ marker = 5, additive = 1.0, dominance = 0.4 }]
+main_qtl = [{ marker = 5, additive = 1.0, dominance = 0.4, traits = [0] }]
+epistatic_pairs = [{ markers = [14, 30], aa = 1.5, traits = [1] }]
 write_to = "cross"
 
 [input]
@@ -109,15 +112,18 @@ def test_pipeline_same_numbers_at_1_2_3_ranks(tmp_path, model):
 
 
 @pytest.mark.mpi
-def test_planted_qtl_is_the_top_locus(tmp_path):
+def test_planted_qtl_and_pair_are_on_top(tmp_path):
     config = make_run(tmp_path / "planted")
     run_mpi(2, ["-m", "qtlhpc", "run", "all", config])
     found, _ = datasets(config.parent / "results.h5")
     lod = found["scan1d/lod"]
     names = [n.decode() for n in found["scan1d/locus_names"]]
-    for trait in range(lod.shape[0]):
-        assert names[int(np.argmax(lod[trait]))] == "D1M6", (trait, names[int(np.argmax(lod[trait]))])
-        assert lod[trait].max() > 2
+    assert names[int(np.argmax(lod[0]))] == "D1M6", names[int(np.argmax(lod[0]))]  # trait 0: the main QTL
+    assert lod[0].max() > 2
+    pair_lod = found["scan2d/lod"]
+    k, l = pair_from_index(int(np.argmax(pair_lod[1])), len(found["scan2d/locus_names"]))  # trait 1: the pair
+    assert (int(k), int(l)) == (14, 30)
+    assert pair_lod[1].max() > 3
 
 
 def _bitmap_done(path: Path, stage: str, key: str) -> int:

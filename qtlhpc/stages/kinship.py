@@ -30,6 +30,16 @@ def kinships_to_compute(requested, dominance_informative: bool, log):
     return which
 
 
+def warn_monomorphic(loci, log) -> None:
+    """Name the loci whose codes do not vary: they add nothing to the kinships and cannot be tested."""
+    constant = np.flatnonzero((np.ptp(loci.additive, axis=0) == 0) & (np.ptp(loci.dominance, axis=0) == 0))
+    if constant.size:
+        shown = ", ".join(str(loci.names[k]) for k in constant[:10])
+        log.warning("kinship: %d of %d loci are monomorphic (same genotype in every individual): %s%s; their "
+                    "scans are reported with 0 degrees of freedom", constant.size, loci.n_loci, shown,
+                    ", ..." if constant.size > 10 else "")
+
+
 def run_kinship(context) -> None:
     options = context.config.section(STAGE)
     with context.open_results() as results:
@@ -40,6 +50,7 @@ def run_kinship(context) -> None:
             return
         loci = loci_from_cross_or_genoprob(context, results, options["positions"])
         which = kinships_to_compute(options["which"], loci.dominance_informative, context.log)
+        warn_monomorphic(loci, context.log)
         cross = context.cross()
         n = cross.n_individuals
         scales = kinship_scales(loci.additive, loci.dominance, which)
