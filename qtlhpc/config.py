@@ -91,7 +91,8 @@ KINSHIP_OPTIONS: Dict[str, Option] = {
     "positions": Option(str, "markers", "build the codes at the markers or at every genoprob position",
                         ("markers", "grid")),
     "block_rows": Option(int, 128, "rows of individuals per checkpointed block"),
-    "marker_block": Option(int, 8, "markers per block of the ordered prefix sums (speed only)"),
+    "marker_block": Option(int, 16, "markers per block of the ordered prefix sums (speed only)"),
+    "loco": Option(bool, False, "also compute leave-one-chromosome-out kinships (for scan1d.loco)"),
 }
 
 VARCOMP_OPTIONS: Dict[str, Option] = {
@@ -107,6 +108,8 @@ SCAN1D_OPTIONS: Dict[str, Option] = {
     "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott, no kinship)",
                     ("random", "fixed", "hk")),
     "block_markers": Option(int, 256, "markers per checkpointed block"),
+    "loco": Option(bool, False, "kinship models: test each chromosome's loci over a background built from the "
+                                "other chromosomes (needs kinship.loco; variance ratios from varcomp)"),
 }
 
 SCAN2D_OPTIONS: Dict[str, Option] = {

@@ -26,6 +26,12 @@ declare(K, "matrices", ("kinship", "kinship_row", "individual"), "float64", "",
         "Ka = ZZ'/c, Kd = WW'/c, Kaa = sum_{k<l} (z_k*z_l)(z_k*z_l)'/c, Kad, Kda, Kdd likewise")
 declare(K, "scale", ("kinship",), "float64", "",
         "the scaling constant of each kinship: the mean diagonal of the unscaled sum over markers or pairs")
+declare(K, "loco_chromosomes", ("chromosome",), "str", "",
+        "kinship.loco: the chromosome left out by each set of loco_matrices", labels_for="chromosome")
+declare(K, "loco_matrices", ("chromosome", "kinship", "kinship_row", "individual"), "float64", "",
+        "kinship.loco: the kinships from the loci of every chromosome but one, each scaled by its own mean diagonal")
+declare(K, "loco_scale", ("chromosome", "kinship"), "float64", "",
+        "kinship.loco: the scaling constant of each leave-one-chromosome-out kinship")
 declare(K, "individual_ids", ("individual",), "str", "", "identifier of each individual", labels_for="individual")
 declare(K, "locus_names", ("locus",), "str", "", "name of each locus (marker or pseudomarker)",
         labels_for="locus")

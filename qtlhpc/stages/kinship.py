@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qtlhpc.epistasis.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales
+from qtlhpc.epistasis.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales, loco_mask
 from qtlhpc.parallel import block_range, chunk_ranges
 from qtlhpc.stages.runtime import write_blocks
 from qtlhpc.stages.epistasis_inputs import loci_from_cross_or_genoprob
@@ -64,15 +64,33 @@ def run_kinship(context) -> None:
         stage.write("dominance_codes", loci.dominance)
 
         blocks = chunk_ranges(n, options["block_rows"])
-        writer = stage.blocked({"matrices": (len(which), n, n)}, n_blocks=len(blocks), key="matrices")
-        first, last = block_range(len(blocks), context.rank, context.size)
+        # whole-genome kinships, then (kinship.loco) one set per left-out chromosome; a block is a
+        # (kinship set, rows) pair, so every set is written row block by row block
+        sets = [("", None)]
+        if options["loco"]:
+            chromosomes = list(dict.fromkeys(str(c) for c in loci.chromosomes))
+            sets += [(c, loco_mask(loci.chromosomes, c)) for c in chromosomes]
+            loco_scales = [kinship_scales(loci.additive, loci.dominance, which, mask) for _, mask in sets[1:]]
+            stage.write("loco_chromosomes", np.array(chromosomes, dtype=str))
+            stage.write("loco_scale", np.array([[sc[name] for name in which] for sc in loco_scales]))
+        shapes = {"matrices": (len(which), n, n)}
+        if options["loco"]:
+            shapes["loco_matrices"] = (len(sets) - 1, len(which), n, n)
+        units = [(s_index, start, stop) for s_index in range(len(sets)) for start, stop in blocks]
+        writer = stage.blocked(shapes, n_blocks=len(units), key="matrices")
+        first, last = block_range(len(units), context.rank, context.size)
 
-        def compute(block_id):
-            start, stop = blocks[block_id]
+        def compute(unit_id):
+            set_index, start, stop = units[unit_id]
+            mask = sets[set_index][1]
+            set_scales = scales if set_index == 0 else loco_scales[set_index - 1]
             rows = kinship_rows(loci.additive, loci.dominance, start, stop, which,
-                                marker_block=options["marker_block"])
-            stacked = np.stack([rows[name] / scales[name] for name in which])
-            return {"matrices": ((slice(None), slice(start, stop), slice(None)), stacked)}
+                                marker_block=options["marker_block"], marker_mask=mask)
+            stacked = np.stack([rows[name] / set_scales[name] for name in which])
+            if set_index == 0:
+                return {"matrices": ((slice(None), slice(start, stop), slice(None)), stacked)}
+            selection = (slice(set_index - 1, set_index), slice(None), slice(start, stop), slice(None))
+            return {"loco_matrices": (selection, stacked[None])}
 
         write_blocks(context, writer, "kinship", list(range(first, last)), compute)
         stage.finish()

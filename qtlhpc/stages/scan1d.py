@@ -15,7 +15,8 @@ import scipy.stats
 
 from qtlhpc.parallel import block_range, chunk_ranges
 from qtlhpc.stages.runtime import write_blocks
-from qtlhpc.stages.scan_inputs import scan_inputs
+from qtlhpc.errors import ConfigError
+from qtlhpc.stages.scan_inputs import scan_inputs, set_background
 
 STAGE = "scan1d"
 LOD_TO_LRT = 2.0 * math.log(10.0)
@@ -54,6 +55,11 @@ def kinship_block(inputs, start: int, stop: int):
     return out
 
 
+def _has_loco(results) -> bool:
+    return any(d.path == "kinship/loco_matrices" for info in results.describe() if info.name == "kinship"
+               for d in info.datasets)
+
+
 def run_scan1d(context) -> None:
     options = context.config.section(STAGE)
     model = options["model"]
@@ -74,9 +80,14 @@ def run_scan1d(context) -> None:
         stage.write("effect_names", np.array(["a", "d"], dtype=str))
         shapes = {name: (n_traits, n_loci) for name in ("lrt", "df", "pvalue", "lod")}
         shapes.update({name: (n_traits, n_loci, 2) for name in ("effects", "effect_se", "variance_ratios")})
-        blocks = chunk_ranges(n_loci, options["block_markers"])
+        # blocks never straddle chromosomes (a LOCO background is per chromosome)
+        chromosome_runs = [np.flatnonzero(loci.chromosomes == c) for c in dict.fromkeys(loci.chromosomes)]
+        blocks, block_chromosome = [], []
+        for c_index, run in enumerate(chromosome_runs):
+            for start, stop in chunk_ranges(len(run), options["block_markers"]):
+                blocks.append((int(run[start]), int(run[start]) + stop - start))
+                block_chromosome.append(c_index)
         writer = stage.blocked(shapes, n_blocks=len(blocks), key="loci")
-        first, last = block_range(len(blocks), context.rank, context.size)
         compute_block = hk_block if model == "hk" else kinship_block
 
         def compute(block_id):
@@ -88,6 +99,25 @@ def run_scan1d(context) -> None:
                 pieces[name] = ((slice(None), slice(start, stop)) + (slice(None),) * (len(shape) - 2), stacked)
             return pieces
 
-        write_blocks(context, writer, "scan1d", range(first, last), compute)
+        if not options["loco"]:
+            first, last = block_range(len(blocks), context.rank, context.size)
+            write_blocks(context, writer, "scan1d", range(first, last), compute)
+        else:
+            if model == "hk":
+                raise ConfigError("scan1d.loco applies to the kinship models (random, fixed), not to hk")
+            if not _has_loco(results):
+                raise ConfigError("scan1d.loco needs the leave-one-chromosome-out kinships: set kinship.loco = true "
+                                  "and rerun the kinship stage")
+            loco_chromosomes = [str(c) for c in results.read("kinship/loco_chromosomes")]
+            for c_index, chromosome in enumerate(dict.fromkeys(str(c) for c in loci.chromosomes)):
+                # collective: every rank reads this chromosome's kinships and builds the backgrounds
+                loco = results.read("kinship/loco_matrices", (slice(loco_chromosomes.index(chromosome),
+                                                                     loco_chromosomes.index(chromosome) + 1),))[0]
+                for t, trait in enumerate(inputs.traits):
+                    set_background(trait, inputs.variance_ratios[t],
+                                   [loco[inputs.kinship_names.index(c)] for c in inputs.components])
+                mine = [b for b, c in enumerate(block_chromosome) if c == c_index]
+                first, last = block_range(len(mine), context.rank, context.size)
+                write_blocks(context, writer, f"scan1d (LOCO, chromosome {chromosome})", mine[first:last], compute)
         stage.finish()
     context.log.info("scan1d (%s model): %d traits x %d loci", model, n_traits, n_loci)

@@ -36,6 +36,9 @@ class ScanInputs:
     loci: Loci  # kinship models: the kinship stage's loci; hk: the genoprob positions (codes unused)
     probs: Optional[np.ndarray] = None  # hk: (n_individuals, n_positions, n_states)
     cross_type: str = ""
+    variance_ratios: Optional[np.ndarray] = None  # kinship models: (n_traits, n_components) from varcomp
+    components: Optional[List[str]] = None  # kinship names of the background, in variance_ratios order
+    kinship_names: Optional[List[str]] = None  # kinships in the order stored by the kinship stage
 
     @property
     def trait_names(self):
@@ -60,9 +63,6 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
             traits.append(TraitData(name, keep, cross.phenotypes[keep, j], design[keep]))
         return ScanInputs(model, traits, loci, probs, cross.cross_type)
 
-    from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
-    from qtlhpc.epistasis.reml import combined_kinship
-
     require_stage(results, "kinship", needed_for, context.output)
     require_stage(results, "varcomp", needed_for, context.output)
     loci = loci_from_kinship_stage(results)
@@ -78,11 +78,20 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
     for t, name in enumerate(trait_names):
         y_all = cross.phenotypes[:, phenotype_names.index(name)]
         keep = check_trait(name, y_all, design, context.log)
-        kernels = [matrices[stored.index(c)][np.ix_(keep, keep)] for c in components]
-        rotation = rotate(combined_kinship(ratios[t], kernels), design[keep])
-        y_rot = rotate_columns(rotation, y_all[keep])[:, 0]
-        x_rot = rotate_columns(rotation, design[keep])
-        background = null_background(rotation, y_rot, x_rot)
-        traits.append(TraitData(name, keep, y_all[keep], design[keep], background, rotation))
+        trait = TraitData(name, keep, y_all[keep], design[keep])
+        set_background(trait, ratios[t], [matrices[stored.index(c)] for c in components])
+        traits.append(trait)
     del matrices
-    return ScanInputs(model, traits, loci, None, cross.cross_type)
+    return ScanInputs(model, traits, loci, None, cross.cross_type, ratios, components, stored)
+
+
+def set_background(trait: TraitData, ratios, kernels) -> None:
+    """The trait's null rotation and background from ``K0 = sum ratios_i kernels_i`` (full n x n kernels)."""
+    from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
+    from qtlhpc.epistasis.reml import combined_kinship
+
+    keep = trait.keep
+    subset = kernels if keep.all() else [kernel[np.ix_(keep, keep)] for kernel in kernels]
+    trait.rotation = rotate(combined_kinship(ratios, subset), trait.design)
+    y_rot = rotate_columns(trait.rotation, trait.phenotype)[:, 0]
+    trait.background = null_background(trait.rotation, y_rot, rotate_columns(trait.rotation, trait.design))
