@@ -12,6 +12,9 @@ that run are a single pass over all ids, the SLURM ones are merged from three ar
 3. one MPI rank SIGKILLed in the middle of the 2D scan: the job fails, its dependants are cancelled, and
    ``qtlhpc submit --resume`` restarts scan2d from its checkpoint (the blocks already done are skipped).
 
+A fast test (no SLURM) checks that sbatch does not hand the jobs the MPI-singleton variables that MPI_Init
+leaves in the submitting process (two jobs sharing them crash or hang in shared memory).
+
 Resources: the config's ``[slurm] resources`` table shrinks every stage of ``jobs/pepis.toml`` to 2 tasks,
 so the test submits the job definition users submit (a separate small job file could drift from it).
 """
@@ -31,10 +34,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mpi_helpers import run_mpi
+from mpi_helpers import require_mpirun, run_mpi
+from qtlhpc.cluster.slurm import client_env
 from slurm_cluster import slurm_cluster  # noqa: F401  (the session fixture)
-
-pytestmark = pytest.mark.slurm
 
 N_RANKS = 2
 STAGES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "merge", "report")
@@ -226,6 +228,35 @@ def log_text(run_dir: Path, pattern: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+SINGLETON_PROBE = """
+import json, subprocess, sys
+from mpi4py import MPI
+MPI.COMM_WORLD.Barrier()  # MPI_Init as a singleton, as in `qtlhpc submit`
+from qtlhpc.cluster.slurm import client_env
+inherited = dict(line.split("=", 1) for line in subprocess.run(["env"], capture_output=True, text=True)
+                 .stdout.splitlines() if "=" in line)
+print(json.dumps({"inherited": sorted(inherited), "client": sorted(client_env())}))
+"""
+
+
+def test_jobs_do_not_inherit_the_submitters_mpi_identity():
+    """MPI_Init in the submitting process sets PMIX_*/OMPI_MCA_ess* in its C environment; sbatch must not
+    pass them on (jobs would share one MPI job id and collide when two run on a node at once)."""
+    require_mpirun()
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    proc = subprocess.run([sys.executable, "-c", SINGLETON_PROBE], capture_output=True, text=True, env=env,
+                          timeout=60, check=True)
+    found = json.loads(proc.stdout.splitlines()[-1])
+    assert "PMIX_NAMESPACE" in found["inherited"] and "OMPI_MCA_ess" in found["inherited"]  # what MPI_Init set
+    assert not [name for name in found["client"] if name.startswith("PMIX_") or name.startswith("OMPI_MCA_ess")]
+    assert "OMPI_ALLOW_RUN_AS_ROOT" in found["client"] and "PATH" in found["client"]
+    assert client_env({"OMPI_MCA_btl": "self,vader", "OMPI_COMM_WORLD_SIZE": "2", "PMI_RANK": "0"}) == \
+        {"OMPI_MCA_btl": "self,vader"}
+
+
+
+
+@pytest.mark.slurm
 def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, reference):
     config = make_run(tmp_path / "run")
     run_dir = submit(slurm_cluster, config, "local")  # the shipped profile: srun --mpi=pmix
@@ -249,6 +280,7 @@ def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, referenc
     assert "h5py without MPI" not in logs  # the local profile makes Debian's h5py use MPI under srun
 
 
+@pytest.mark.slurm
 def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, slurm_cluster, reference):
     config = make_run(tmp_path / "run")
     run_dir = config.parent / "results.slurm"
@@ -309,6 +341,7 @@ def step_pids(cluster, job_id: str) -> dict:
     return ranks
 
 
+@pytest.mark.slurm
 def test_rank_killed_in_scan2d_resumes_from_checkpoint(tmp_path, slurm_cluster, reference):
     config = make_run(tmp_path / "run")
     results = config.parent / "results.h5"
