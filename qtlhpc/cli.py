@@ -137,21 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MPI_COMMANDS = ("info", "simulate", "genoprob", "run")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `qtlhpc export ... | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
-    from qtlhpc.parallel import world
+    from qtlhpc.parallel import SERIAL, world
 
-    comm = world()
+    # only the commands that compute start MPI: a process that started MPI passes its rank identity on to
+    # the programs it runs (sbatch would copy it into every job)
+    comm = world() if args.command in MPI_COMMANDS else SERIAL
     try:
         return _dispatch(args, comm, argv)
     except QtlhpcError as error:
         collective = getattr(error, "collective", False)
-        if comm.Get_rank() == 0 or not collective:
-            print(f"qtlhpc: error: {error}", file=sys.stderr, flush=True)
+        if comm.Get_size() == 1 or (collective and comm.Get_rank() == 0):
+            sys.stderr.write(f"qtlhpc: error: {error}\n")
+        elif not collective:
+            sys.stderr.write(f"qtlhpc: error on rank {comm.Get_rank()}: {error}\n")
+        sys.stderr.flush()
         if comm.Get_size() > 1 and not collective:
             comm.Abort(2)
         return 2

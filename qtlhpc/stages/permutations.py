@@ -152,7 +152,7 @@ def run_merge_permutations(context, perm_range=None, perm_output=None, inputs: S
     def read_parts():
         parts, names = [], None
         for path in inputs:
-            if not pathlib.Path(path).exists():
+            if not pathlib.Path(path).is_file():
                 raise InputError("permutation task file not found (that task has not run, or failed)", file=path)
             with open_results(path) as task:
                 parts.append((task.read("permutations/permutation_ids"), task.read("permutations/max_lod_1d"),
