@@ -56,7 +56,7 @@ model = "random"
 
 [scan2d]
 model = "random"
-tile = 128
+tile = 256
 """
 
 
