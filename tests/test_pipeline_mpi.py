@@ -161,7 +161,7 @@ def test_killed_run_resumes_with_identical_results(tmp_path):
         assert handle["kinship"].attrs["status"] == "running"
 
     rerun = run_mpi(2, ["-m", "qtlhpc", "run", "all", config])
-    assert "genoprob: already complete" in rerun.stderr
+    assert "stage 'genoprob' is complete with this configuration: skipped" in rerun.stderr
     resumed, statuses = datasets(results_path)
     assert set(statuses.values()) == {"complete"}
     assert_same_results(reference, resumed)

@@ -11,7 +11,7 @@ import numpy as np
 
 from qtlhpc.genoprob import calc_genoprob
 from qtlhpc.parallel import block_range, chunk_ranges
-from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.runtime import begin_stage, write_blocks
 
 STAGE = "genoprob"
 
@@ -39,9 +39,8 @@ def run_genoprob(context) -> None:
     grid = calc_genoprob(cross, individuals=slice(0, 0), **parameters)
     blocks = chunk_ranges(cross.n_individuals, options["block_individuals"])
     with context.open_results() as results:
-        stage = results.begin_stage(STAGE, context.config.stage_config(STAGE), command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("genoprob: already complete in %s (same config): skipped", context.output)
+        stage = begin_stage(context, results, STAGE)
+        if stage is None:
             return
         names, starts, stops = chromosome_bounds(grid.chromosomes)
         stage.write("individual_ids", cross.individuals)

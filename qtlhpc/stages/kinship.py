@@ -12,7 +12,7 @@ import numpy as np
 
 from qtlhpc.epistasis.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales, loco_mask
 from qtlhpc.parallel import block_range, chunk_ranges
-from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.stages.epistasis_inputs import loci_from_cross_or_genoprob
 
 STAGE = "kinship"
@@ -43,10 +43,8 @@ def warn_monomorphic(loci, log) -> None:
 def run_kinship(context) -> None:
     options = context.config.section(STAGE)
     with context.open_results() as results:
-        stage_config = context.config.stage_config(STAGE, "genoprob")
-        stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("kinship: already complete (same config): skipped")
+        stage = begin_stage(context, results, STAGE, "genoprob")
+        if stage is None:
             return
         loci = loci_from_cross_or_genoprob(context, results, options["positions"])
         which = kinships_to_compute(options["which"], loci.dominance_informative, context.log)

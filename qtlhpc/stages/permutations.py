@@ -18,10 +18,12 @@ import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
 from qtlhpc.parallel import block_range, chunk_ranges
-from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.stages.scan_inputs import scan_inputs
 
 STAGE = "permutations"
+#: stages whose config decides the permutation maxima
+UPSTREAM = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d")
 
 
 def parse_range(text: Optional[str], n_permutations: int):
@@ -89,11 +91,8 @@ def run_permutations(context, perm_range: Optional[str] = None, perm_output: Opt
 
 
 def _permute_into(context, results, data, options, models, start, stop, n_total) -> None:
-    stage_config = context.config.stage_config(STAGE, "genoprob", "kinship", "varcomp", "scan1d", "scan2d")
-    stage_config["range"] = [start, stop]
-    stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
-    if stage.is_complete:
-        context.log.info("permutations %d:%d: already complete (same config): skipped", start, stop)
+    stage = begin_stage(context, results, STAGE, *UPSTREAM, extra={"range": [start, stop]})
+    if stage is None:
         return
     first_inputs = next(iter(data.values()))
     trait_names = first_inputs.trait_names
@@ -171,11 +170,8 @@ def run_merge_permutations(context, perm_range=None, perm_output=None, inputs: S
     maxima_1d = np.column_stack([m.maxima["1d"] for m in merged_columns])
     maxima_2d = np.column_stack([m.maxima["2d"] for m in merged_columns])
     with context.open_results() as results:
-        stage_config = context.config.stage_config(STAGE, "genoprob", "kinship", "varcomp", "scan1d", "scan2d")
-        stage_config["range"] = [0, options["n_permutations"]]
-        stage = results.begin_stage(STAGE, stage_config, command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("permutations: already complete in %s (same config): nothing to merge", context.output)
+        stage = begin_stage(context, results, STAGE, *UPSTREAM, extra={"range": [0, options["n_permutations"]]})
+        if stage is None:
             return
         stage.write("trait_names", names)
         stage.write("permutation_ids", ids)

@@ -119,6 +119,18 @@ class RunContext:
         return ResultsFile.open(self.output, self.comm)
 
 
+def begin_stage(context, results, name: str, *upstream: str, extra=None):
+    """Begin (or resume) stage ``name``; ``None`` when it is already complete with the same config.
+
+    The stage's config is its own section, the input, the seed and the sections of the ``upstream``
+    stages whose results it uses, plus ``extra`` (so a change upstream restarts it).
+    """
+    config = context.config.stage_config(name, *upstream)
+    config.update(extra or {})
+    stage = results.begin_stage(name, config, command_line=context.command_line)
+    return None if stage.is_complete else stage
+
+
 def write_blocks(context, writer, label: str, my_block_ids, compute) -> int:
     """``writer.write_rounds`` with progress (blocks done / total, ETA) reported from rank 0."""
     from qtlhpc.progress import Progress

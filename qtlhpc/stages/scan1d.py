@@ -14,9 +14,9 @@ import numpy as np
 import scipy.stats
 
 from qtlhpc.parallel import block_range, chunk_ranges
-from qtlhpc.stages.runtime import write_blocks
+from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.errors import ConfigError
-from qtlhpc.stages.scan_inputs import scan_inputs, set_background
+from qtlhpc.stages.scan_inputs import scan_inputs, stack_traits, write_scan_labels, set_background
 
 STAGE = "scan1d"
 LOD_TO_LRT = 2.0 * math.log(10.0)
@@ -65,18 +65,13 @@ def run_scan1d(context) -> None:
     model = options["model"]
     with context.open_results() as results:
         upstream = ("genoprob",) if model == "hk" else ("genoprob", "kinship", "varcomp")
-        stage = results.begin_stage(STAGE, context.config.stage_config(STAGE, *upstream),
-                                    command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("scan1d: already complete (same config): skipped")
+        stage = begin_stage(context, results, STAGE, *upstream)
+        if stage is None:
             return
         inputs = scan_inputs(context, results, model, "1D scan")
         loci, n_traits = inputs.loci, len(inputs.traits)
         n_loci = len(loci.names)
-        stage.write("trait_names", inputs.trait_names)
-        stage.write("locus_names", loci.names)
-        stage.write("locus_chromosomes", loci.chromosomes)
-        stage.write("locus_positions_cM", loci.positions)
+        write_scan_labels(stage, inputs)
         stage.write("effect_names", np.array(["a", "d"], dtype=str))
         shapes = {name: (n_traits, n_loci) for name in ("lrt", "df", "pvalue", "lod")}
         shapes.update({name: (n_traits, n_loci, 2) for name in ("effects", "effect_se", "variance_ratios")})
@@ -92,12 +87,7 @@ def run_scan1d(context) -> None:
 
         def compute(block_id):
             start, stop = blocks[block_id]
-            per_trait = compute_block(inputs, start, stop)
-            pieces = {}
-            for name, shape in shapes.items():
-                stacked = np.stack([np.asarray(values[name]) for values in per_trait])
-                pieces[name] = ((slice(None), slice(start, stop)) + (slice(None),) * (len(shape) - 2), stacked)
-            return pieces
+            return stack_traits(compute_block(inputs, start, stop), shapes, slice(start, stop))
 
         if not options["loco"]:
             first, last = block_range(len(blocks), context.rank, context.size)

@@ -16,8 +16,8 @@ import numpy as np
 import scipy.stats
 
 from qtlhpc.parallel import balanced_split, packed_slice, pair_from_index, triangle_row_blocks
-from qtlhpc.stages.runtime import write_blocks
-from qtlhpc.stages.scan_inputs import scan_inputs
+from qtlhpc.stages.runtime import begin_stage, write_blocks
+from qtlhpc.stages.scan_inputs import scan_inputs, stack_traits, write_scan_labels
 
 STAGE = "scan2d"
 HK_STATISTICS = ("full", "fv1", "int", "add", "av1")
@@ -94,19 +94,14 @@ def run_scan2d(context) -> None:
     model = options["model"]
     with context.open_results() as results:
         upstream = ("genoprob", "varcomp") if model == "hk" else ("genoprob", "kinship", "varcomp")
-        stage = results.begin_stage(STAGE, context.config.stage_config(STAGE, *upstream),
-                                    command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("scan2d: already complete (same config): skipped")
+        stage = begin_stage(context, results, STAGE, *upstream)
+        if stage is None:
             return
         inputs = scan_inputs(context, results, model, "2D scan")
         loci, n_traits = inputs.loci, len(inputs.traits)
         n_loci = len(loci.names)
         n_pairs = n_loci * (n_loci - 1) // 2
-        stage.write("trait_names", inputs.trait_names)
-        stage.write("locus_names", loci.names)
-        stage.write("locus_chromosomes", loci.chromosomes)
-        stage.write("locus_positions_cM", loci.positions)
+        write_scan_labels(stage, inputs)
         stage.write("effect_names", np.array(["aa", "ad", "da", "dd"], dtype=str))
         shapes = {name: (n_traits, n_pairs) for name in ("lrt", "df", "pvalue", "lod")}
         if model == "hk":
@@ -121,11 +116,7 @@ def run_scan2d(context) -> None:
             block = blocks[block_id]
             columns = packed_slice(block, n_loci)
             per_trait = hk_block(inputs, block, single_qtl_lods) if model == "hk" else kinship_block(inputs, block)
-            pieces = {}
-            for name, shape in shapes.items():
-                stacked = np.stack([np.asarray(values[name]) for values in per_trait])
-                pieces[name] = ((slice(None), columns) + (slice(None),) * (len(shape) - 2), stacked)
-            return pieces
+            return stack_traits(per_trait, shapes, columns)
 
         write_blocks(context, writer, "scan2d", range(first, last), compute)
 

@@ -95,3 +95,20 @@ def set_background(trait: TraitData, ratios, kernels) -> None:
     trait.rotation = rotate(combined_kinship(ratios, subset), trait.design)
     y_rot = rotate_columns(trait.rotation, trait.phenotype)[:, 0]
     trait.background = null_background(trait.rotation, y_rot, rotate_columns(trait.rotation, trait.design))
+
+
+def write_scan_labels(stage, inputs: ScanInputs) -> None:
+    """The trait and locus labels every scan stage stores beside its statistics."""
+    stage.write("trait_names", inputs.trait_names)
+    stage.write("locus_names", inputs.loci.names)
+    stage.write("locus_chromosomes", inputs.loci.chromosomes)
+    stage.write("locus_positions_cM", inputs.loci.positions)
+
+
+def stack_traits(per_trait, shapes, columns: slice):
+    """Block pieces ``{name: (selection, array)}`` from per-trait results: traits first, ``columns`` second."""
+    pieces = {}
+    for name, shape in shapes.items():
+        stacked = np.stack([np.asarray(values[name]) for values in per_trait])
+        pieces[name] = ((slice(None), columns) + (slice(None),) * (len(shape) - 2), stacked)
+    return pieces

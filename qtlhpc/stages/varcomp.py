@@ -12,7 +12,7 @@ import numpy as np
 from qtlhpc.epistasis.reml import fit_reml
 from qtlhpc.parallel import block_range
 from qtlhpc.stages.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
-from qtlhpc.stages.runtime import run_on_root, write_blocks
+from qtlhpc.stages.runtime import begin_stage, run_on_root, write_blocks
 
 STAGE = "varcomp"
 
@@ -35,10 +35,8 @@ def run_varcomp(context) -> None:
         check_trait(name, cross.phenotypes[:, j], design, context.log) for name, j in zip(trait_names, trait_indices)])
     with context.open_results() as results:
         require_stage(results, "kinship", "variance-component fit", context.output)
-        stage = results.begin_stage(STAGE, context.config.stage_config(STAGE, "genoprob", "kinship"),
-                                    command_line=context.command_line)
-        if stage.is_complete:
-            context.log.info("varcomp: already complete (same config): skipped")
+        stage = begin_stage(context, results, STAGE, "genoprob", "kinship")
+        if stage is None:
             return
         names, stored_index = background_kinships(results, options["kinships"])
         n_traits, n_kinships = len(trait_names), len(names)
