@@ -115,7 +115,7 @@ SCAN1D_OPTIONS: Dict[str, Option] = {
 SCAN2D_OPTIONS: Dict[str, Option] = {
     "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott two-QTL scan)",
                     ("random", "fixed", "hk")),
-    "tile": Option(int, 64, "a checkpointed block holds about tile^2 pairs (whole rows of the pair triangle)"),
+    "tile": Option(int, 256, "a checkpointed block holds about tile^2 pairs (whole rows of the pair triangle)"),
     "report_lod": Option(float, 3.0, "pairs with LOD above this get effects and standard errors stored"),
     "max_reported_pairs": Option(int, 10000, "at most this many top pairs get effects stored"),
 }

@@ -15,7 +15,7 @@ genoprob       ceil(n/r) * p * s * 8  +  2 * p * s * 8        (own probabilities
 kinship        block_rows * n * 8 * 6  +  n * m * 8 * 2        (six row blocks + the codes Z, W)
 varcomp        k * n^2 * 8  +  4 * n^2 * 8  +  n * t * 8       (kinships + V, V^-1, P, workspace)
 scan1d         2 * n^2 * 8  +  2 * n * block_markers * 8 * 2  +  n * t * 8
-scan2d         2 * n^2 * 8  +  2 * n * tile * 8 * 2  +  4 * n * tile^2 * 8  +  tile^2 * 8 * 4
+scan2d         2 * n^2 * 8  +  2 * n * tile * 8 * 2  +  4 * n * min(tile^2, 1024) * 8  +  tile^2 * 8 * 4
 permutations   2 * n^2 * 8  +  n * batch * 8  +  2 * n * block_markers * 8 * 2  +  batch * m * 8
 =============  ==============================================================================
 
@@ -62,7 +62,7 @@ class ProblemSize:
     n_permutations: int = 100
     block_rows: int = 128
     block_markers: int = 256
-    tile: int = 64
+    tile: int = 256
     batch: int = 50
     permutation_scans: tuple = ("1d",)
 
@@ -125,8 +125,9 @@ def memory_per_rank(stage: str, size: ProblemSize, ranks: int) -> tuple:
                 "2*n^2*8 + 2*n*block_markers*8*2 + n*t*8")
     if stage == "scan2d":
         tile = min(size.tile, m)
-        return (2 * n * n * BYTES + 2 * n * tile * BYTES * 2 + 4 * n * tile * tile * BYTES + tile * tile * BYTES * 4,
-                "2*n^2*8 + 2*n*tile*8*2 + 4*n*tile^2*8 + tile^2*8*4")
+        # the kernel forms the four epistatic columns for at most 1,024 pairs at a time
+        return (2 * n * n * BYTES + 2 * n * tile * BYTES * 2 + 4 * n * min(tile * tile, 1024) * BYTES
+                + tile * tile * BYTES * 4, "2*n^2*8 + 2*n*tile*8*2 + 4*n*min(tile^2,1024)*8 + tile^2*8*4")
     if stage == "permutations":
         block, batch = min(size.block_markers, m), min(size.batch, size.n_permutations)
         return (2 * n * n * BYTES + n * batch * BYTES + 2 * n * block * BYTES * 2 + batch * m * BYTES,
