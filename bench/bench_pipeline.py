@@ -67,7 +67,9 @@ def environment():
 
 
 def run(ranks: int, config: Path):
-    command = ["mpirun", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "qtlhpc",
+    # no --oversubscribe when the ranks fit the cores: OpenMPI then binds each rank to its own core
+    oversubscribe = ["--oversubscribe"] if ranks > (os.cpu_count() or 1) else []
+    command = ["mpirun", *oversubscribe, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "qtlhpc",
                "run", "all", str(config)]
     started = time.perf_counter()
     proc = subprocess.run(command, env=environment(), capture_output=True, text=True)
@@ -83,6 +85,8 @@ def main():
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--individuals", type=int, default=278)
     parser.add_argument("--bins-per-chromosome", type=int, default=135)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per rank count; the fastest is reported "
+                        "(a shared or virtual machine's noise only ever adds time)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -94,13 +98,23 @@ def main():
             config.write_text(text)
             subprocess.run([sys.executable, "-m", "qtlhpc", "simulate", str(config)], check=True,
                            capture_output=True, env=environment())
-            elapsed, stages = run(max(ranks, 1), config)
-            if ranks:
-                times[ranks] = elapsed
-                n_pairs = (12 * args.bins_per_chromosome) * (12 * args.bins_per_chromosome - 1) // 2
-                scan2d = stages.get("scan2d", float("nan"))
-                print(f"{ranks} rank(s): {elapsed:.1f} s in all; " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
-                      + f"; scan2d {n_pairs / scan2d / ranks:,.0f} pairs/s/core", flush=True)
+            if not ranks:
+                run(1, config)
+                continue
+            runs = []
+            for repeat in range(args.repeats):
+                results = directory / f"results-{ranks}.h5"
+                if results.exists():
+                    results.unlink()  # a fresh run each time (the results file would make it resume)
+                runs.append(run(ranks, config))
+            elapsed, stages = min(runs, key=lambda r: r[0])
+            times[ranks] = elapsed
+            n_pairs = (12 * args.bins_per_chromosome) * (12 * args.bins_per_chromosome - 1) // 2
+            scan2d = stages.get("scan2d", float("nan"))
+            print(f"{ranks} rank(s): fastest of {args.repeats}: {elapsed:.1f} s in all (all runs: "
+                  + ", ".join(f"{r[0]:.1f}" for r in runs) + "); "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+                  + f"; scan2d {n_pairs / scan2d / ranks:,.0f} pairs/s/core", flush=True)
         if 1 in times and 2 in times:
             print(f"speed-up at 2 ranks: {times[1] / times[2]:.2f}x")
 

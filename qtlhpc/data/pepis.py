@@ -122,12 +122,17 @@ def read_numeric_matrix(path, missing: Sequence[str] = DEFAULT_MISSING, id_colum
         names = np.array(names, dtype=str)
         check_unique(names, "column name",
                      lambda k: dict(file=path, line=rows.lines[0], column=column_label(names[k], k + 1 + offset)))
-    block = string_block(rows, data_start, offset)
-    values = parse_numbers(
-        block, missing,
-        lambda i, j: dict(file=path, line=lines[i],
-                          column=column_label("" if names is None else names[j], j + 1 + offset)),
-        what)
+    try:  # fast path: every cell a plain number (no missing strings); the checked path below otherwise
+        values = np.array([row[offset:] for row in rows.fields[data_start:]], dtype=float)
+        if values.ndim != 2 or not np.all(np.isfinite(values)):
+            raise ValueError("needs the checked path")
+    except ValueError:
+        block = string_block(rows, data_start, offset)
+        values = parse_numbers(
+            block, missing,
+            lambda i, j: dict(file=path, line=lines[i],
+                              column=column_label("" if names is None else names[j], j + 1 + offset)),
+            what)
     return NumericMatrix(path, ids, names, values, lines)
 
 

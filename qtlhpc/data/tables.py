@@ -108,7 +108,7 @@ def read_rows(path, sep: Optional[str] = ",") -> Rows:
                 row = line.split()
             else:
                 row = line.split(sep)
-                if " " in line or "\t" in line:
+                if " " in line or ("\t" in line and sep != "\t"):
                     row = [f.strip() for f in row]
             fields.append(row)
             lines.append(number)
