@@ -76,6 +76,9 @@ RUN_OPTIONS: Dict[str, Option] = {
     "log_level": Option(str, "info", "log level of rank 0", ("debug", "info", "warning", "error")),
     "per_rank_logs": Option(str, "", "directory for one log file per rank (empty: rank 0 logs only)"),
     "progress": Option(bool, True, "report progress with an ETA from rank 0"),
+    "parallel_io": Option(str, "auto", "results writes: auto (parallel HDF5 when h5py has MPI and there are "
+                                       "several ranks) or rank0 (rank 0 writes what the others send)",
+                          ("auto", "rank0")),
 }
 
 GENOPROB_OPTIONS: Dict[str, Option] = {

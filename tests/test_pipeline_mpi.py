@@ -112,6 +112,20 @@ def test_pipeline_same_numbers_at_1_2_3_ranks(tmp_path, model):
 
 
 @pytest.mark.mpi
+def test_rank0_writes_give_the_same_numbers(tmp_path):
+    """Without parallel HDF5 (run.parallel_io = "rank0") the other ranks send their blocks to rank 0."""
+    found = {}
+    for n_ranks, mode in ((1, "auto"), (2, "rank0")):
+        config = make_run(tmp_path / f"{mode}{n_ranks}")
+        run_mpi(n_ranks, ["-m", "qtlhpc", "run", "all", config, "--set", f'run.parallel_io="{mode}"'])
+        found[mode], statuses = datasets(config.parent / "results.h5")
+        assert set(statuses.values()) == {"complete"}
+    with h5py.File(tmp_path / "rank02" / "results.h5", "r") as handle:
+        assert not handle["scan2d"].attrs["parallel_io"]
+    assert_same_results(found["auto"], found["rank0"])
+
+
+@pytest.mark.mpi
 def test_planted_qtl_and_pair_are_on_top(tmp_path):
     config = make_run(tmp_path / "planted")
     run_mpi(2, ["-m", "qtlhpc", "run", "all", config])

@@ -80,13 +80,14 @@ def run_permutations(context, perm_range: Optional[str] = None, perm_output: Opt
         return
     # an array task: the run's results file is only read (other tasks read it at the same time),
     # the maxima go to the task's own file, merged later by `merge-permutations`
-    with ResultsFile.open(context.output, context.comm, mode="r") as results:
+    parallel_io = False if context.config.section("run")["parallel_io"] == "rank0" else None
+    with ResultsFile.open(context.output, context.comm, mode="r", parallel_io=parallel_io) as results:
         data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
 
     if context.rank == 0:
         output.parent.mkdir(parents=True, exist_ok=True)
     context.comm.Barrier()
-    with ResultsFile.open(output, context.comm) as task_results:
+    with ResultsFile.open(output, context.comm, parallel_io=parallel_io) as task_results:
         _permute_into(context, task_results, data, options, models, start, stop, n_total)
 
 

@@ -116,7 +116,8 @@ class RunContext:
 
         self.output.parent.mkdir(parents=True, exist_ok=True) if self.rank == 0 else None
         self.comm.Barrier()
-        return ResultsFile.open(self.output, self.comm)
+        mode = self.config.section("run")["parallel_io"]
+        return ResultsFile.open(self.output, self.comm, parallel_io=False if mode == "rank0" else None)
 
 
 def begin_stage(context, results, name: str, *upstream: str, extra=None):
