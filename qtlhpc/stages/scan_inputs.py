@@ -71,7 +71,8 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
     components = [str(c) for c in results.read("varcomp/component_names")][:-1]
     covariates = [str(c) for c in results.read("varcomp/covariate_names")][1:]
     stored = [str(k) for k in results.read("kinship/kinship_names")]
-    matrices = results.read("kinship/matrices")
+    matrices = {c: results.read("kinship/matrices", (slice(stored.index(c), stored.index(c) + 1),))[0]
+                for c in components}
     design, _ = design_matrix(cross, covariates)
     phenotype_names = [str(p) for p in cross.phenotype_names]
     traits = []
@@ -79,7 +80,7 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
         y_all = cross.phenotypes[:, phenotype_names.index(name)]
         keep = check_trait(name, y_all, design, context.log)
         trait = TraitData(name, keep, y_all[keep], design[keep])
-        set_background(trait, ratios[t], [matrices[stored.index(c)] for c in components])
+        set_background(trait, ratios[t], [matrices[c] for c in components])
         traits.append(trait)
     del matrices
     return ScanInputs(model, traits, loci, None, cross.cross_type, ratios, components, stored)

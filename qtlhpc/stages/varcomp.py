@@ -88,6 +88,5 @@ def run_varcomp(context) -> None:
 
 
 def results_read_kinships(results, stored_index):
-    """The selected kinship matrices ``(n, n)`` each (read once per rank that fits traits)."""
-    everything = results.read("kinship/matrices")
-    return [np.ascontiguousarray(everything[i]) for i in stored_index]
+    """The selected kinship matrices ``(n, n)`` each, read one at a time (memory: ``k n^2`` floats)."""
+    return [results.read("kinship/matrices", (slice(i, i + 1),))[0] for i in stored_index]
