@@ -29,6 +29,7 @@ help:
 	@echo "make test   - install what is missing, then run the whole test suite"
 	@echo "make setup  - only install (Debian packages, $(VENV), qtlhpc in editable mode)"
 	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make info   - MPI, parallel HDF5, PETSc/SLEPc and the backends, under mpirun -n $(NP)"
 
 setup: $(STAMP)
 
@@ -55,7 +56,7 @@ bench: setup
 	@$(PYTHON) bench/run_all.py
 
 info: setup
-	@$(QTLHPC) info
+	@$(MPIRUN) -n $(NP) $(PYTHON) -m mpi4py -m qtlhpc info
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
