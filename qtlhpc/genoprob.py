@@ -436,3 +436,142 @@ def calc_genoprob(cross, *, step: float = 1.0, error_prob: float = 1e-4, map_fun
         error_prob=float(error_prob),
         map_function=check_map_function(map_function),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# joint probabilities of two positions (R/qtl calc.pairprob)
+# ----------------------------------------------------------------------------------------------
+
+def forward_and_backward(emissions: np.ndarray, transitions: np.ndarray,
+                         initial: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Scaled forward and backward vectors of the chain of :func:`forward_backward`.
+
+    Same arguments; returns ``forward, backward`` each ``(n_positions, n_states, n_individuals)``,
+    every vector renormalised to sum to 1: ``forward_j`` proportional to
+    P(observations 1..j, state at j) and ``backward_j`` to P(observations j+1..m | state at j).
+    """
+    n_positions, n_states, n_individuals = emissions.shape
+    assert transitions.shape == (n_positions - 1, n_states, n_states)
+    forward = np.empty((n_positions, n_states, n_individuals))
+    backward = np.empty((n_positions, n_states, n_individuals))
+    alpha = initial[:, None] * emissions[0]
+    forward[0] = alpha / alpha.sum(axis=0)
+    for j in range(1, n_positions):
+        alpha = (transitions[j - 1].T @ forward[j - 1]) * emissions[j]
+        forward[j] = alpha / alpha.sum(axis=0)
+    backward[-1] = 1.0 / n_states
+    for j in range(n_positions - 2, -1, -1):
+        beta = transitions[j] @ (emissions[j + 1] * backward[j + 1])
+        backward[j] = beta / beta.sum(axis=0)
+    return forward, backward
+
+
+def pair_posterior(forward: np.ndarray, backward: np.ndarray, emissions: np.ndarray, transitions: np.ndarray,
+                   first, second) -> np.ndarray:
+    """Joint posterior ``P(g_j = a, g_k = b | observations)`` for pairs of positions ``j < k``.
+
+    ``forward``, ``backward``: from :func:`forward_and_backward`; ``emissions``, ``transitions``: as
+    :func:`forward_backward`; ``first``, ``second (n_pairs,)`` position indices with ``first < second``.
+    Returns ``(n_individuals, n_pairs, n_states, n_states)``, each pair's ``(a, b)`` table summing to 1.
+
+    ``P(a, b) ~ forward_j(a) [T_j E_{j+1} T_{j+1} ... E_{k-1} T_{k-1}]_{ab} e_k(b) backward_k(b)``
+    with ``E_l = diag(e_l)``.  One sweep over ``k`` carries the matrix product of every distinct
+    ``j`` of the request at once (renormalised at each step), so the cost is
+    ``(max k - min j)`` steps of ``n_distinct_j * n_individuals * n_states^3`` flops.
+    """
+    first = np.asarray(first, dtype=np.intp)
+    second = np.asarray(second, dtype=np.intp)
+    n_positions, n_states, n_individuals = forward.shape
+    out = np.empty((n_individuals, len(first), n_states, n_states))
+    if len(first) == 0:
+        return out
+    assert first.shape == second.shape and np.all(first < second) and first.min() >= 0
+    assert second.max() < n_positions
+    starts, start_of_pair = np.unique(first, return_inverse=True)
+    # carried[i, s, a, b] (individual, distinct start, a at start, b at current k), started lazily
+    carried = np.zeros((n_individuals, len(starts), n_states, n_states))
+    fwd = forward.transpose(2, 0, 1)     # (n_individuals, n_positions, n_states) views
+    bwd_emit = (emissions * backward).transpose(2, 0, 1)
+    emit = emissions.transpose(2, 0, 1)
+    for k in range(starts[0] + 1, second.max() + 1):
+        # advance the products started before k - 1 over position k - 1, then start those at k - 1
+        running = starts < k - 1
+        if running.any():
+            block = carried[:, running] * emit[:, k - 1, None, None, :]
+            block = block @ transitions[k - 1]
+            block /= block.sum(axis=(2, 3), keepdims=True)
+            carried[:, running] = block
+        new = np.flatnonzero(starts == k - 1)
+        if new.size:
+            carried[:, new] = fwd[:, k - 1, None, :, None] * transitions[k - 1]
+        wanted = np.flatnonzero(second == k)
+        if wanted.size:
+            joint = carried[:, start_of_pair[wanted]] * bwd_emit[:, k, None, None, :]
+            out[:, wanted] = joint / joint.sum(axis=(2, 3), keepdims=True)
+    return out
+
+
+@dataclass
+class ChromosomeChain:
+    """The HMM of one chromosome on its genoprob grid, ready for joint probabilities of position pairs.
+
+    ``emissions``, ``forward``, ``backward (n_positions, n_states, n_individuals)``;
+    ``transitions (n_positions - 1, n_states, n_states)``; ``positions (n_positions,)`` cM.
+    """
+
+    emissions: np.ndarray
+    transitions: np.ndarray
+    forward: np.ndarray
+    backward: np.ndarray
+    positions: np.ndarray
+
+    def pair_probabilities(self, first, second) -> np.ndarray:
+        """``(n_individuals, n_pairs, n_states, n_states)`` joint posteriors, see :func:`pair_posterior`."""
+        return pair_posterior(self.forward, self.backward, self.emissions, self.transitions, first, second)
+
+
+def chromosome_chain(genotypes, positions, cross_type: str, *, step: float = 1.0, error_prob: float = 1e-4,
+                     map_function: str = "haldane") -> ChromosomeChain:
+    """Forward and backward vectors of one chromosome on the grid of :func:`genoprob_chromosome`.
+
+    ``genotypes (n_individuals, n_markers)`` codes of one chromosome, ``positions (n_markers,)`` cM.
+    """
+    kind = hmm_cross_type(cross_type)
+    step, error_prob, map_function = _check_parameters(step, error_prob, map_function)
+    genotypes = np.asarray(genotypes)
+    positions = np.asarray(positions, dtype=float)
+    _check_genotypes(genotypes, positions, kind)
+    grid = pseudomarker_grid(positions, step)
+    codes = np.zeros((len(grid.positions), genotypes.shape[0]), dtype=np.intp)
+    codes[grid.is_marker] = genotypes.T[grid.marker_index[grid.is_marker]]
+    emissions = emission_table(kind, error_prob).T[:, codes].transpose(1, 0, 2)
+    transitions = transition_matrices(recombination_fraction(np.diff(grid.positions), map_function), kind)
+    forward, backward = forward_and_backward(emissions, transitions, initial_probabilities(kind))
+    return ChromosomeChain(emissions, transitions, forward, backward, grid.positions)
+
+
+def pair_probabilities(genotypes, positions, cross_type: str, first, second, *, step: float = 1.0,
+                       error_prob: float = 1e-4, map_function: str = "haldane") -> np.ndarray:
+    """Joint genotype probabilities at pairs of grid positions of one chromosome (R/qtl ``calc.pairprob``).
+
+    ``genotypes (n_individuals, n_markers)`` codes of ONE chromosome, ``positions (n_markers,)`` cM;
+    ``first``, ``second (n_pairs,)`` indices ``j < k`` into the chromosome's genoprob grid (the
+    positions of :func:`genoprob_chromosome` with the same ``step``).  Returns
+    ``(n_individuals, n_pairs, n_states, n_states)``: ``P(g_j = a, g_k = b | marker data)``, whose
+    margins are :func:`genoprob_chromosome`'s probabilities.  For many calls on one chromosome
+    build :func:`chromosome_chain` once and call its ``pair_probabilities``.
+    """
+    chain = chromosome_chain(genotypes, positions, cross_type, step=step, error_prob=error_prob,
+                             map_function=map_function)
+    first = np.asarray(first, dtype=np.intp)
+    second = np.asarray(second, dtype=np.intp)
+    n_positions = len(chain.positions)
+    if first.shape != second.shape or first.ndim != 1:
+        raise InputError(f"first and second must be 1-D index arrays of one length, got shapes {first.shape} "
+                         f"and {second.shape}")
+    bad = (first < 0) | (second >= n_positions) | (first >= second)
+    if np.any(bad):
+        p = int(np.flatnonzero(bad)[0])
+        raise InputError(f"pair {p} is ({first[p]}, {second[p]}); expected grid indices 0 <= first < second < "
+                         f"{n_positions}")
+    return chain.pair_probabilities(first, second)

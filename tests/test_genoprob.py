@@ -16,6 +16,7 @@ from qtlhpc.genoprob import (
     calc_genoprob,
     genoprob_chromosome,
     map_distance,
+    pair_probabilities,
     pseudomarker_grid,
     recombination_fraction,
 )
@@ -379,3 +380,84 @@ def test_ril_probabilities_nearly_calibrated_and_better_than_without_map_expansi
     cross.cross_type = "bc"      # the same data without the RIL map expansion
     bias_without_expansion, _ = calibration_bias(cross, truth.true_genotypes)
     assert abs(bias) < 0.015 and abs(bias) < abs(bias_without_expansion) / 3, (bias, bias_without_expansion)
+
+
+# ----------------------------------------------------------------------------------------------
+# joint probabilities of two positions (R/qtl calc.pairprob)
+# ----------------------------------------------------------------------------------------------
+
+
+def brute_force_pairprob(codes, positions, cross_type, error_prob, map_function):
+    """``P(state_j = a, state_k = b | codes)`` for every ``j, k`` by enumerating all gamete paths.
+
+    Returns ``(n_positions, n_positions, n_states, n_states)``; conventions of brute_force_genoprob.
+    """
+    n_positions = len(positions)
+    fractions = reference_fraction(np.diff(positions), map_function)
+    if cross_type == "riself":
+        fractions = 2 * fractions / (1 + 2 * fractions)
+    elif cross_type == "risib":
+        fractions = 4 * fractions / (1 + 6 * fractions)
+    n_gametes, n_states = (2, 3) if cross_type == "f2" else (1, 2)
+    joint = np.zeros((n_positions, n_positions, n_states, n_states))
+    j_index, k_index = np.meshgrid(np.arange(n_positions), np.arange(n_positions), indexing="ij")
+    for paths in itertools.product(itertools.product((0, 1), repeat=n_positions), repeat=n_gametes):
+        states = np.sum(paths, axis=0)
+        weight = np.prod([gamete_path_probability(p, fractions) for p in paths])
+        for j in range(n_positions):
+            weight *= reference_emission(int(codes[j]), int(states[j]), n_states, error_prob)
+        joint[j_index, k_index, states[j_index], states[k_index]] += weight
+    return joint / joint.sum(axis=(2, 3), keepdims=True)
+
+
+@pytest.mark.parametrize("cross_type, codes, positions, step", CASES)
+def test_pair_probabilities_match_enumeration_of_all_paths(cross_type, codes, positions, step):
+    error_prob, map_function = 0.02, "kosambi"
+    codes = np.array(codes)
+    marginal = genoprob_chromosome(codes, positions, cross_type, step=step, error_prob=error_prob,
+                                   map_function=map_function)
+    n_positions = len(marginal.positions)
+    first, second = np.triu_indices(n_positions, k=1)
+    order = np.random.default_rng(1).permutation(len(first))  # any pair order
+    first, second = first[order], second[order]
+    joint = pair_probabilities(codes, positions, cross_type, first, second, step=step, error_prob=error_prob,
+                               map_function=map_function)
+    n_states = marginal.probs.shape[2]
+    assert joint.shape == (len(codes), len(first), n_states, n_states)
+    for i in range(len(codes)):
+        full_codes = np.zeros(n_positions, dtype=int)
+        full_codes[marginal.is_marker] = codes[i, marginal.marker_index[marginal.is_marker]]
+        expected = brute_force_pairprob(full_codes, marginal.positions, cross_type, error_prob, map_function)
+        np.testing.assert_allclose(joint[i], expected[first, second], rtol=1e-9, atol=1e-12)
+    # the margins of the joint are the single-position probabilities
+    np.testing.assert_allclose(joint.sum(axis=3), marginal.probs[:, first], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(joint.sum(axis=2), marginal.probs[:, second], rtol=1e-10, atol=1e-13)
+
+
+def test_pair_probabilities_of_long_chromosome_margins_and_subsets():
+    """Many positions (scaling must prevent underflow); a subset of pairs equals the same pairs of all."""
+    rng = np.random.default_rng(4)
+    positions = np.sort(rng.uniform(0, 150, 60))
+    codes = rng.integers(0, 6, size=(7, 60))
+    marginal = genoprob_chromosome(codes, positions, "f2", step=2.0, error_prob=0.01)
+    n_positions = len(marginal.positions)
+    assert n_positions > 100
+    first, second = np.triu_indices(n_positions, k=1)
+    joint = pair_probabilities(codes, positions, "f2", first, second, step=2.0, error_prob=0.01)
+    assert np.all(np.isfinite(joint))
+    np.testing.assert_allclose(joint.sum(axis=3), marginal.probs[:, first], atol=1e-10)
+    np.testing.assert_allclose(joint.sum(axis=2), marginal.probs[:, second], atol=1e-10)
+    pick = rng.choice(len(first), 25, replace=False)
+    subset = pair_probabilities(codes, positions, "f2", first[pick], second[pick], step=2.0, error_prob=0.01)
+    np.testing.assert_allclose(subset, joint[:, pick], rtol=1e-12, atol=1e-15)
+    # far apart and unlinked-looking: close to independence only when the markers say nothing
+    empty = pair_probabilities(np.zeros((1, 60), int), positions, "f2", [0], [n_positions - 1], step=2.0)
+    np.testing.assert_allclose(empty[0, 0].sum(axis=1), [0.25, 0.5, 0.25], atol=1e-12)
+
+
+def test_pair_probabilities_reject_bad_pairs():
+    codes = np.array([[1, 2, 1]])
+    with pytest.raises(InputError, match=r"pair 1 is \(2, 2\)"):
+        pair_probabilities(codes, [0.0, 5.0, 9.0], "bc", [0, 2], [1, 2], step=0.0)
+    with pytest.raises(InputError, match="one length"):
+        pair_probabilities(codes, [0.0, 5.0, 9.0], "bc", [0, 1], [1], step=0.0)
