@@ -72,7 +72,8 @@ STAGE_NAMES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutatio
 RUN_OPTIONS: Dict[str, Option] = {
     "output": Option(str, "results.h5", "results HDF5 file of the run (relative to the config file)"),
     "seed": Option(int, 1, "run seed; every random stream is keyed by it and by its work unit"),
-    "stages": Option(list, ["genoprob"], "stages run by `qtlhpc run all`, in order", STAGE_NAMES),
+    "stages": Option(list, ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "report"],
+                     "stages run by `qtlhpc run all`, in order", STAGE_NAMES),
     "log_level": Option(str, "info", "log level of rank 0", ("debug", "info", "warning", "error")),
     "per_rank_logs": Option(str, "", "directory for one log file per rank (empty: rank 0 logs only)"),
     "progress": Option(bool, True, "report progress with an ETA from rank 0"),
