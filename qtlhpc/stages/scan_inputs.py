@@ -50,6 +50,10 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
     cross = context.cross()
     varcomp = context.config.section("varcomp")
     if model == "hk":
+        if cross.cross_type == "generic" or cross.additive_codes is not None:
+            raise InputError(f"the {needed_for} with model 'hk' regresses on genotype probabilities, and a cross "
+                             "given as numeric codes (generic or PEPIS input) has none",
+                             hint="use model = 'random' or 'fixed', or give the genotypes as a cross (rqtl-csv, plink)")
         require_stage(results, "genoprob", needed_for, context.output)
         trait_indices = select_traits(cross, varcomp["traits"])
         design, _ = design_matrix(cross, varcomp["covariates"])
