@@ -575,3 +575,58 @@ def pair_probabilities(genotypes, positions, cross_type: str, first, second, *, 
         raise InputError(f"pair {p} is ({first[p]}, {second[p]}); expected grid indices 0 <= first < second < "
                          f"{n_positions}")
     return chain.pair_probabilities(first, second)
+
+
+class GenomePairProbabilities:
+    """Joint probabilities of position pairs anywhere in a cross's genoprob grid (genome order).
+
+    Built from a qtlhpc.data.Cross with the options of :func:`calc_genoprob`; ``chromosomes
+    (n_positions,)`` labels every grid position as :class:`GenoProbs` does.  Calling the object with
+    absolute ``first``, ``second (n_pairs,)`` indices of pairs on one chromosome each returns
+    ``(n_individuals, n_pairs, n_states, n_states)`` (the form ``scan2d_hk``'s ``pair_probs`` takes).
+    A chromosome's chain (forward and backward vectors: three times its genotype probabilities) is
+    computed at its first use and kept.
+    """
+
+    def __init__(self, cross, *, step: float = 1.0, error_prob: float = 1e-4, map_function: str = "haldane",
+                 individuals=None):
+        self.kind = hmm_cross_type(cross.cross_type)
+        self.options = dict(step=step, error_prob=error_prob, map_function=map_function)
+        self.genotypes = cross.genotypes if individuals is None else cross.genotypes[individuals]
+        self.positions = cross.positions
+        self.slices = cross.chromosome_slices()
+        labels, offsets = [], {}
+        for chromosome, columns in self.slices.items():
+            offsets[chromosome] = sum(len(label) for label in labels)
+            n_grid = len(pseudomarker_grid(cross.positions[columns], float(step)).positions)
+            labels.append(np.full(n_grid, chromosome))
+        self.chromosomes = np.concatenate(labels) if labels else np.empty(0, str)
+        self.offsets = offsets
+        self._chains = {}
+
+    def chain(self, chromosome) -> ChromosomeChain:
+        if chromosome not in self._chains:
+            columns = self.slices[chromosome]
+            self._chains[chromosome] = chromosome_chain(self.genotypes[:, columns], self.positions[columns],
+                                                        self.kind, **self.options)
+        return self._chains[chromosome]
+
+    def __call__(self, first, second, individuals=None) -> np.ndarray:
+        """Joint probabilities of pairs ``first < second`` (absolute, same chromosome); rows ``individuals``."""
+        first = np.asarray(first, dtype=np.intp)
+        second = np.asarray(second, dtype=np.intp)
+        chromosome = self.chromosomes[first]
+        if np.any(chromosome != self.chromosomes[second]):
+            raise InputError("GenomePairProbabilities: every pair must lie on one chromosome")
+        n_individuals = self.genotypes.shape[0] if individuals is None else len(np.arange(self.genotypes.shape[0])[individuals])
+        n_states = len(initial_probabilities(self.kind))
+        out = np.empty((n_individuals, len(first), n_states, n_states))
+        for label in np.unique(chromosome):
+            pick = np.flatnonzero(chromosome == label)
+            chain = self.chain(str(label))
+            arrays = (chain.forward, chain.backward, chain.emissions)
+            if individuals is not None:
+                arrays = tuple(a[:, :, individuals] for a in arrays)
+            offset = self.offsets[str(label)]
+            out[:, pick] = pair_posterior(*arrays, chain.transitions, first[pick] - offset, second[pick] - offset)
+        return out

@@ -20,10 +20,14 @@ Each pair's small system is then reduced by a vectorised symmetric (LDL') elimin
 pass.  A column whose residual squared norm falls below ``pivot_tol`` times its raw squared norm is
 dropped (it is collinear with earlier ones), as a pivoting QR would do.
 
-Difference from R/qtl: for two positions on the same chromosome R/qtl builds the interaction
-columns from the joint two-locus probabilities ``Pr(g_j = a, g_k = b)`` (``calc.pairprob``); here
-they are products of the marginal probabilities (exact where genotypes are fully informative).
-Pairs on different chromosomes, additive models and single-QTL scans agree with R/qtl.
+Two positions on the same chromosome: as R/qtl, the full model's interaction columns are the joint
+two-locus probabilities ``Pr(g_j = a, g_k = b | marker data)`` (``calc.pairprob``; here
+:func:`qtlhpc.genoprob.pair_probabilities`) for ``a, b < n_states - 1`` when the caller passes
+``pair_probs`` and ``chromosomes`` to :func:`scan2d_hk`; with the marginal columns and the intercept
+they span the indicators of all ``n_states**2`` joint genotype classes.  Without ``pair_probs`` the
+products of the marginals are used for every pair (exact where genotypes are fully informative, and
+R/qtl's model for positions on different chromosomes, which are independent given the data).
+The additive model always uses the marginals, as R/qtl.
 
 Public functions: :func:`scan1d_hk`, :func:`scan2d_hk` (one :class:`~qtlhpc.parallel.PairBlock`),
 :func:`effects_hk` (additive / dominance effects in Xu's coding, with standard errors).
@@ -32,7 +36,7 @@ Public functions: :func:`scan1d_hk`, :func:`scan2d_hk` (one :class:`~qtlhpc.para
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -42,6 +46,9 @@ from qtlhpc.parallel.partition import PairBlock
 
 #: relative squared-norm threshold below which a column counts as collinear with earlier ones
 PIVOT_TOL = 1e-10
+
+#: the same test for columns orthogonalised one by one (squared norms): R/qtl's tolerance 1e-12 on norms
+COLUMN_PIVOT_TOL = 1e-24  # (1e-12)^2
 
 #: bytes of per-pair work arrays allowed at once in :func:`scan2d_hk` (the block is cut into row chunks)
 PAIR_MEMORY_BYTES = 48 * 2**20
@@ -364,6 +371,76 @@ def _pair_systems(prep: _Prepared, rows: slice, cols: slice, first, second):
     return gram, cross, raw
 
 
+def sequential_explained_columns(design, response, raw_norms, checkpoints, pivot_tol: float = COLUMN_PIVOT_TOL):
+    """As :func:`sequential_explained`, from the columns themselves (modified Gram-Schmidt).
+
+    ``design (n_systems, n_individuals, d)`` residualised columns, ``response (n_individuals,
+    n_traits)`` residualised, ``raw_norms (n_systems, d)``.  Orthogonalising the columns in order
+    (each against the kept earlier ones), the explained sum of squares of the first ``c`` columns is
+    ``|y|^2 - |y - sum_{i<c} q_i q_i' y|^2`` (residual updated column by column); a column whose remaining squared norm is below ``pivot_tol *
+    raw_norm`` is dropped (default: R/qtl's tolerance, 1e-12 on norms).  Unlike the normal
+    equations this keeps the accuracy of a QR fit when the columns are nearly collinear (two close
+    positions of one chromosome have nearly empty joint classes).  Returns
+    ``(n_checkpoints, n_systems, n_traits)``.  ``design`` is overwritten.
+    """
+    n_systems, _, d = design.shape
+    residual = np.broadcast_to(response, (n_systems,) + response.shape).copy()
+    total = np.einsum("nt,nt->t", response, response)
+    out = np.empty((len(checkpoints), n_systems, response.shape[1]))
+    marks = {c: i for i, c in enumerate(checkpoints)}
+    for col in range(d):
+        column = design[:, :, col]
+        norm2 = np.einsum("pn,pn->p", column, column)
+        keep = norm2 > pivot_tol * raw_norms[:, col]
+        unit = column * np.where(keep, 1.0 / np.sqrt(np.where(keep, norm2, 1.0)), 0.0)[:, None]
+        residual -= unit[:, :, None] * np.einsum("pn,pnt->pt", unit, residual)[:, None, :]
+        if col + 1 < d:
+            later = design[:, :, col + 1:]
+            later -= unit[:, :, None] * np.einsum("pn,pnc->pc", unit, later)[:, None, :]
+        if col + 1 in marks:
+            # RSS from the residual itself (stable even when the q's lose some orthogonality)
+            out[marks[col + 1]] = total - np.einsum("pnt,pnt->pt", residual, residual)
+    return out
+
+
+def _joint_probability_explained(prep: _Prepared, pair_probs, first, second, checkpoints):
+    """Explained sums of squares ``(n_checkpoints, n_pairs, n_traits)`` of pairs on one chromosome.
+
+    Design per pair: residualised ``p_j (s)``, ``p_k (s)``, ``J_ab = Pr(g_j = a, g_k = b)`` for
+    ``a, b < s`` (a-major), ``s = n_states - 1`` (R/qtl ``scantwo_1chr_hk``); ``first``, ``second``
+    absolute positions.  A column is dropped when its remaining squared norm is below
+    :data:`COLUMN_PIVOT_TOL` times the design's largest squared column norm (at least ``n``, the
+    intercept's), which reproduces R/qtl's fits when joint classes are (nearly) empty, e.g. markers at
+    one position.  The joint probabilities are requested in batches whose work arrays stay within
+    :data:`PAIR_MEMORY_BYTES`.
+    """
+    n, s = prep.n_individuals, prep.n_extra
+    n_states, n_traits = s + 1, prep.resid_y.shape[1]
+    d = 2 * s + s * s
+    out = np.empty((len(checkpoints), len(first), n_traits))
+    batch = max(1, int(PAIR_MEMORY_BYTES // (8 * n * (n_states ** 2 + 3 * d + 2 * n_traits))))
+    for start in range(0, len(first), batch):
+        pick = slice(start, start + batch)
+        n_pick = len(first[pick])
+        joint = np.asarray(pair_probs(first[pick], second[pick]), dtype=float)
+        if joint.shape != (n, n_pick, n_states, n_states):
+            raise InputError(f"pair_probs returned shape {joint.shape}; expected (n_individuals, n_pairs, "
+                             f"n_states, n_states) = ({n}, {n_pick}, {n_states}, {n_states})")
+        # (n_pairs, n, s*s) raw interaction columns, then their residuals off the null design
+        inter = np.ascontiguousarray(joint[:, :, :s, :s].reshape(n, n_pick, s * s).transpose(1, 0, 2))
+        resid_inter = inter - prep.null_basis @ (prep.null_basis.T @ inter)
+        design = np.concatenate([prep.resid_columns[:, first[pick]].transpose(1, 0, 2),
+                                 prep.resid_columns[:, second[pick]].transpose(1, 0, 2), resid_inter], axis=2)
+        raw = np.concatenate([np.einsum("nja,nja->ja", prep.columns[:, first[pick]], prep.columns[:, first[pick]]),
+                              np.einsum("nja,nja->ja", prep.columns[:, second[pick]], prep.columns[:, second[pick]]),
+                              np.einsum("pna,pna->pa", inter, inter)], axis=1)
+        # as R/qtl's rank decision (singular values below 1e-12 of the largest are dropped), measure
+        # every column against the design's largest squared norm: the intercept's n or larger
+        scale = np.maximum(raw.max(axis=1, keepdims=True), float(n))
+        out[:, pick] = sequential_explained_columns(design, prep.resid_y, np.broadcast_to(scale, raw.shape),
+                                                    checkpoints)
+    return out
+
 def _row_chunks(block: PairBlock, n_extra: int, n_traits: int, n_individuals: int):
     """Row ranges of ``block`` whose per-pair arrays stay within :data:`PAIR_MEMORY_BYTES`."""
     d = 2 * n_extra + n_extra ** 2
@@ -374,7 +451,8 @@ def _row_chunks(block: PairBlock, n_extra: int, n_traits: int, n_individuals: in
     return [(r, min(r + step, block.row_stop)) for r in range(block.row_start, block.row_stop, step)]
 
 
-def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_tol) -> PairLods:
+def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_tol, chromosomes=None,
+                     pair_probs=None) -> PairLods:
     n_traits = prep.resid_y.shape[1]
     s = prep.n_extra
     pieces = []
@@ -386,6 +464,11 @@ def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_to
         gram, cross, raw = _pair_systems(prep, slice(row_start, row_stop), slice(block.col_start, block.col_stop),
                                          first - row_start, second - block.col_start)
         explained = sequential_explained(gram, cross, raw, [2 * s, 2 * s + s * s], pivot_tol)
+        if pair_probs is not None:
+            same = np.flatnonzero(chromosomes[first] == chromosomes[second])
+            if same.size:
+                explained[:, same] = _joint_probability_explained(prep, pair_probs, first[same], second[same],
+                                                                  [2 * s, 2 * s + s * s])
         rss_add = prep.rss0 - explained[0]
         rss_full = prep.rss0 - explained[1]
         lod_full = _lod(prep.rss0, rss_full, prep.n_individuals)
@@ -401,7 +484,8 @@ def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_to
 
 
 def scan2d_hk(probs, phenotypes, covariates=None, block: Optional[PairBlock] = None, *,
-              single_qtl_lod=None, pivot_tol: float = PIVOT_TOL) -> PairLods:
+              single_qtl_lod=None, chromosomes=None, pair_probs: Optional[Callable] = None,
+              pivot_tol: float = PIVOT_TOL) -> PairLods:
     """Two-QTL Haley-Knott scan of the pairs ``j < k`` of one tile (all pairs when ``block`` is None).
 
     ``probs (n_individuals, n_positions, n_states)``, ``phenotypes (n_individuals, n_traits)`` (a 1-D
@@ -410,6 +494,13 @@ def scan2d_hk(probs, phenotypes, covariates=None, block: Optional[PairBlock] = N
     / ``lod_av1`` (default: :func:`scan1d_hk`).  Returns :class:`PairLods` with pairs in
     ``block.pairs()`` order (R/qtl ``scantwo(method="hk")`` models).  Work arrays are bounded by
     cutting the tile into row chunks.
+
+    Same-chromosome pairs as R/qtl: ``chromosomes (n_positions,)`` labels and a callable
+    ``pair_probs(first, second) -> (n_individuals, n_pairs, n_states, n_states)`` giving the joint
+    genotype probabilities of positions ``first[p] < second[p]`` (absolute indices; e.g. a
+    :meth:`qtlhpc.genoprob.ChromosomeChain.pair_probabilities` after shifting to the chromosome's
+    first position) for the same individuals as ``probs``.  It is called only for pairs with equal
+    labels, in batches of bounded size.  Without it every pair uses products of the marginals.
     """
     probs, phenotypes, _, covariates = _check_inputs(probs, phenotypes, covariates)
     n_positions = probs.shape[1]
@@ -427,4 +518,11 @@ def scan2d_hk(probs, phenotypes, covariates=None, block: Optional[PairBlock] = N
     if single_qtl_lod.shape != (n_positions, phenotypes.shape[1]):
         raise InputError(f"single_qtl_lod has shape {single_qtl_lod.shape}; expected "
                          f"({n_positions}, {phenotypes.shape[1]}) (positions, traits)")
-    return _scan2d_prepared(prep, block, single_qtl_lod, pivot_tol)
+    if pair_probs is not None:
+        if chromosomes is None:
+            raise InputError("pair_probs needs chromosomes (n_positions,) to tell which pairs share a chromosome")
+        chromosomes = np.asarray(chromosomes)
+        if chromosomes.shape != (n_positions,):
+            raise InputError(f"chromosomes has shape {chromosomes.shape}; expected ({n_positions},), one label "
+                             "per position of probs")
+    return _scan2d_prepared(prep, block, single_qtl_lod, pivot_tol, chromosomes, pair_probs)
