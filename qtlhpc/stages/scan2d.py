@@ -2,10 +2,11 @@
 
 Kinship models (``random`` as PEPIS, ``fixed`` GLS): the 4-df test of the aa, ad, da, dd effects over the
 polygenic background. ``hk``: R/qtl's Haley-Knott two-QTL scan on the genoprob positions (LODs full,
-fv1, int, add, av1). A block is a run of rows of the triangle holding about ``scan2d.tile``^2 pairs, so
-it is one contiguous slice of the packed pair arrays; blocks depend only on the loci and ``tile``, never
-on the number of ranks, and are balanced over the ranks by pair count. After the blocks, the pairs above
-``scan2d.report_lod`` (at most ``max_reported_pairs``) get their effects and standard errors.
+fv1, int, add, av1); pairs on one chromosome use their joint two-locus probabilities, computed block by
+block from the cross's HMM. A block is a run of rows of the triangle holding about ``scan2d.tile``^2
+pairs, so it is one contiguous slice of the packed pair arrays; blocks depend only on the loci and
+``tile``, never on the number of ranks, and are balanced over the ranks by pair count. After the blocks,
+the pairs above ``scan2d.report_lod`` (at most ``max_reported_pairs``) get their effects and standard errors.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def kinship_block(inputs, block):
     return out
 
 
+def trait_pair_probs(inputs, trait):
+    """``pair_probs(first, second)`` of ``scan2d_hk`` for the trait's individuals (None without a cross HMM)."""
+    if inputs.pair_probs is None:
+        return None
+    individuals = None if trait.keep.all() else trait.keep
+    return lambda first, second: inputs.pair_probs(first, second, individuals=individuals)
+
+
 def hk_block(inputs, block, single_qtl_lods):
     from qtlhpc.epistasis.hk import scan2d_hk
 
@@ -43,7 +52,8 @@ def hk_block(inputs, block, single_qtl_lods):
     df_full = 2 * (n_states - 1) + (n_states - 1) ** 2
     for trait, single in zip(inputs.traits, single_qtl_lods):
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
-        lods = scan2d_hk(inputs.probs[trait.keep], trait.phenotype, covariates, block, single_qtl_lod=single)
+        lods = scan2d_hk(inputs.probs[trait.keep], trait.phenotype, covariates, block, single_qtl_lod=single,
+                         chromosomes=inputs.loci.chromosomes, pair_probs=trait_pair_probs(inputs, trait))
         statistics = np.stack([np.asarray(getattr(lods, f"lod_{s}")).reshape(-1) for s in HK_STATISTICS], axis=1)
         lrt = LOD_TO_LRT * statistics[:, 0]
         out.append(dict(lrt=lrt, df=np.full(lrt.shape, df_full), pvalue=scipy.stats.chi2.sf(lrt, df_full),

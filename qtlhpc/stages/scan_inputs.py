@@ -39,6 +39,8 @@ class ScanInputs:
     variance_ratios: Optional[np.ndarray] = None  # kinship models: (n_traits, n_components) from varcomp
     components: Optional[List[str]] = None  # kinship names of the background, in variance_ratios order
     kinship_names: Optional[List[str]] = None  # kinships in the order stored by the kinship stage
+    #: hk: joint probabilities of same-chromosome position pairs (qtlhpc.genoprob.GenomePairProbabilities)
+    pair_probs: Optional[object] = None
 
     @property
     def trait_names(self):
@@ -65,7 +67,8 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
             name = str(cross.phenotype_names[j])
             keep = check_trait(name, cross.phenotypes[:, j], design, context.log)
             traits.append(TraitData(name, keep, cross.phenotypes[keep, j], design[keep]))
-        return ScanInputs(model, traits, loci, probs, cross.cross_type)
+        return ScanInputs(model, traits, loci, probs, cross.cross_type, pair_probs=genome_pair_probabilities(
+            context, cross, loci))
 
     require_stage(results, "kinship", needed_for, context.output)
     require_stage(results, "varcomp", needed_for, context.output)
@@ -88,6 +91,24 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
         traits.append(trait)
     del matrices
     return ScanInputs(model, traits, loci, None, cross.cross_type, ratios, components, stored)
+
+
+def genome_pair_probabilities(context, cross, loci: Loci):
+    """The joint two-position probabilities of the genoprob grid (computed per chromosome when first used).
+
+    Uses the ``genoprob`` options of the configuration; the grid must be the stored genoprob stage's.
+    """
+    from qtlhpc.genoprob import GenomePairProbabilities
+
+    options = context.config.section("genoprob")
+    pair_probs = GenomePairProbabilities(cross, step=options["step"], error_prob=options["error_prob"],
+                                         map_function=options["map_function"])
+    stored = np.asarray(loci.chromosomes).astype(str)
+    if pair_probs.chromosomes.shape != stored.shape or np.any(pair_probs.chromosomes.astype(str) != stored):
+        raise InputError(f"the stored genoprob positions ({len(stored)}) are not the grid of the configured "
+                         f"genoprob options ({len(pair_probs.chromosomes)} positions, step {options['step']} cM)",
+                         hint="rerun the genoprob stage with this configuration")
+    return pair_probs
 
 
 def set_background(trait: TraitData, ratios, kernels) -> None:
