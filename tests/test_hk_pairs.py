@@ -215,3 +215,30 @@ def test_matches_r_qtl_for_markers_at_one_position(error_prob, tmp_path):
                       pair_probs=GenomePairProbabilities(cross, step=0, error_prob=error_prob))
     np.testing.assert_allclose(pairs.lod_full[:, 0], lod2_r[pairs.second, pairs.first], atol=1e-5)
     np.testing.assert_allclose(pairs.lod_add[:, 0], lod2_r[pairs.first, pairs.second], atol=1e-5)
+
+
+def test_stage_block_uses_joint_probabilities_for_each_traits_individuals():
+    from qtlhpc.stages.scan2d import hk_block
+    from qtlhpc.stages.scan_inputs import ScanInputs, TraitData
+
+    cross = _small_cross("f2", n=30, seed=5)
+    genoprob = calc_genoprob(cross, step=5.0)
+    pair_probs = GenomePairProbabilities(cross, step=5.0)
+    rng = np.random.default_rng(6)
+    keep = rng.random(30) < 0.8
+    y = rng.normal(size=keep.sum())
+    trait = TraitData("t", keep, y, np.ones((keep.sum(), 1)))
+
+    class Loci:
+        chromosomes = genoprob.chromosomes
+
+    inputs = ScanInputs("hk", [trait], Loci(), genoprob.probs, "f2", pair_probs=pair_probs)
+    block = PairBlock(0, 2, 9, 0, genoprob.n_positions)
+    single = scan1d_hk(genoprob.probs[keep], y)
+    out = hk_block(inputs, block, [single])[0]
+    subset = Cross("f2", cross.individuals[keep], cross.markers, cross.chromosomes, cross.positions,
+                   cross.genotypes[keep])
+    expected = scan2d_hk(genoprob.probs[keep], y, block=block, chromosomes=genoprob.chromosomes,
+                         pair_probs=GenomePairProbabilities(subset, step=5.0))
+    np.testing.assert_allclose(out["hk_lods"][:, 0], expected.lod_full[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out["hk_lods"][:, 3], expected.lod_add[:, 0], rtol=1e-12)
