@@ -487,27 +487,30 @@ def pair_posterior(forward: np.ndarray, backward: np.ndarray, emissions: np.ndar
         return out
     assert first.shape == second.shape and np.all(first < second) and first.min() >= 0
     assert second.max() < n_positions
-    starts, start_of_pair = np.unique(first, return_inverse=True)
-    # carried[i, s, a, b] (individual, distinct start, a at start, b at current k), started lazily
-    carried = np.zeros((n_individuals, len(starts), n_states, n_states))
-    fwd = forward.transpose(2, 0, 1)     # (n_individuals, n_positions, n_states) views
-    bwd_emit = (emissions * backward).transpose(2, 0, 1)
-    emit = emissions.transpose(2, 0, 1)
+    starts, start_of_pair = np.unique(first, return_inverse=True)  # sorted: the running ones are a prefix
+    # carried[s, i, a, b] (distinct start, individual, a at start, b at current k)
+    carried = np.empty((len(starts), n_individuals, n_states, n_states))
+    fwd = forward.transpose(0, 2, 1)     # (n_positions, n_individuals, n_states) views
+    bwd_emit = (emissions * backward).transpose(0, 2, 1)
+    emit = emissions.transpose(0, 2, 1)
+    order = np.argsort(second, kind="stable")
+    bounds = np.searchsorted(second[order], np.arange(n_positions + 1))
+    n_running = 0
     for k in range(starts[0] + 1, second.max() + 1):
         # advance the products started before k - 1 over position k - 1, then start those at k - 1
-        running = starts < k - 1
-        if running.any():
-            block = carried[:, running] * emit[:, k - 1, None, None, :]
-            block = block @ transitions[k - 1]
-            block /= block.sum(axis=(2, 3), keepdims=True)
-            carried[:, running] = block
-        new = np.flatnonzero(starts == k - 1)
-        if new.size:
-            carried[:, new] = fwd[:, k - 1, None, :, None] * transitions[k - 1]
-        wanted = np.flatnonzero(second == k)
+        if n_running:
+            running = carried[:n_running]
+            running *= emit[k - 1][None, :, None, :]
+            running[...] = running @ transitions[k - 1]
+            running /= running.sum(axis=(2, 3), keepdims=True)
+        if n_running < len(starts) and starts[n_running] == k - 1:
+            carried[n_running] = fwd[k - 1][:, :, None] * transitions[k - 1]
+            n_running += 1
+        wanted = order[bounds[k]:bounds[k + 1]]
         if wanted.size:
-            joint = carried[:, start_of_pair[wanted]] * bwd_emit[:, k, None, None, :]
-            out[:, wanted] = joint / joint.sum(axis=(2, 3), keepdims=True)
+            joint = carried[start_of_pair[wanted]] * bwd_emit[k][None, :, None, :]
+            joint /= joint.sum(axis=(2, 3), keepdims=True)
+            out[:, wanted] = joint.transpose(1, 0, 2, 3)
     return out
 
 

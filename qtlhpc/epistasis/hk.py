@@ -384,22 +384,25 @@ def sequential_explained_columns(design, response, raw_norms, checkpoints, pivot
     ``(n_checkpoints, n_systems, n_traits)``.  ``design`` is overwritten.
     """
     n_systems, _, d = design.shape
-    residual = np.broadcast_to(response, (n_systems,) + response.shape).copy()
+    columns = np.ascontiguousarray(design.transpose(0, 2, 1))           # (n_systems, d, n): rows contiguous
+    residual = np.empty((n_systems,) + response.T.shape)                # (p, t, n)
+    residual[...] = response.T
     total = np.einsum("nt,nt->t", response, response)
     out = np.empty((len(checkpoints), n_systems, response.shape[1]))
     marks = {c: i for i, c in enumerate(checkpoints)}
     for col in range(d):
-        column = design[:, :, col]
-        norm2 = np.einsum("pn,pn->p", column, column)
+        column = columns[:, col:col + 1, :]                              # (p, 1, n)
+        norm2 = (column @ column.transpose(0, 2, 1))[:, 0, 0]
         keep = norm2 > pivot_tol * raw_norms[:, col]
-        unit = column * np.where(keep, 1.0 / np.sqrt(np.where(keep, norm2, 1.0)), 0.0)[:, None]
-        residual -= unit[:, :, None] * np.einsum("pn,pnt->pt", unit, residual)[:, None, :]
+        unit = column * np.where(keep, 1.0 / np.sqrt(np.where(keep, norm2, 1.0)), 0.0)[:, None, None]
+        unit_t = unit.transpose(0, 2, 1)                                 # (p, n, 1)
+        residual -= (residual @ unit_t) @ unit
         if col + 1 < d:
-            later = design[:, :, col + 1:]
-            later -= unit[:, :, None] * np.einsum("pn,pnc->pc", unit, later)[:, None, :]
+            later = columns[:, col + 1:, :]
+            later -= (later @ unit_t) @ unit
         if col + 1 in marks:
             # RSS from the residual itself (stable even when the q's lose some orthogonality)
-            out[marks[col + 1]] = total - np.einsum("pnt,pnt->pt", residual, residual)
+            out[marks[col + 1]] = total - np.einsum("ptn,ptn->pt", residual, residual)
     return out
 
 
