@@ -244,7 +244,8 @@ def test_matches_r_qtl(cross, tmp_path):
     pairs = scan2d_hk(probs, y, covariate)
     np.testing.assert_allclose(pairs.lod_add[:, 0], lod2_r[pairs.first, pairs.second], atol=1e-5)
     # For two positions on the same chromosome R/qtl's interaction columns are the joint two-locus
-    # probabilities (calc.pairprob); ours are products of the marginals.  Compare the other pairs.
+    # probabilities (calc.pairprob); without pair_probs ours are products of the marginals, so compare
+    # the other pairs here (tests/test_hk_pairs.py compares every pair with pair_probs).
     chromosome = np.loadtxt(tmp_path / "chrom.txt")
     other = chromosome[pairs.first] != chromosome[pairs.second]
     assert other.sum() > 100
