@@ -242,3 +242,24 @@ def test_stage_block_uses_joint_probabilities_for_each_traits_individuals():
                          pair_probs=GenomePairProbabilities(subset, step=5.0))
     np.testing.assert_allclose(out["hk_lods"][:, 0], expected.lod_full[:, 0], rtol=1e-12)
     np.testing.assert_allclose(out["hk_lods"][:, 3], expected.lod_add[:, 0], rtol=1e-12)
+
+
+def test_permutation_maxima_use_the_joint_probabilities():
+    """max_lod_hk_2d with pair_probs: the full-LOD maximum of each permutation is that of a direct scan."""
+    from qtlhpc.epistasis.permutation import max_lod_hk_2d, permuted_phenotypes
+
+    cross = _small_cross("f2", n=50, seed=3)
+    genoprobs = calc_genoprob(cross, step=10.0)
+    pair_probs = GenomePairProbabilities(cross, step=10.0)
+    y = genoprobs.probs[:, 2, 0] * 1.5 + np.random.default_rng(3).normal(size=50)  # a QTL at position 2
+    ids = [0, 4]
+    maxima = max_lod_hk_2d(genoprobs.probs, y, None, 9, ids, chromosomes=genoprobs.chromosomes,
+                           pair_probs=pair_probs, tile=5).maxima["full"]
+    permuted = permuted_phenotypes(y, 9, ids)
+    for column, value in enumerate(maxima):
+        direct = scan2d_hk(genoprobs.probs, permuted[:, column], None, chromosomes=genoprobs.chromosomes,
+                           pair_probs=pair_probs)
+        assert value == pytest.approx(float(np.max(direct.lod_full)), rel=1e-9)
+    products_only = max_lod_hk_2d(genoprobs.probs, y, None, 9, ids, chromosomes=genoprobs.chromosomes,
+                                  tile=5).maxima["full"]
+    assert not np.allclose(products_only, maxima)

@@ -114,7 +114,8 @@ def _chromosome_codes(chromosomes, n_positions) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def _scan2d_maxima(probs, phenotypes, covariates, chromosome, tile) -> Dict[str, np.ndarray]:
+def _scan2d_maxima(probs, phenotypes, covariates, chromosome, tile, chromosomes=None,
+                   pair_probs=None) -> Dict[str, np.ndarray]:
     """R/qtl's six scantwo permutation statistics for each column of ``phenotypes (n, n_traits)``."""
     n_positions = probs.shape[1]
     n_traits = phenotypes.shape[1]
@@ -125,7 +126,8 @@ def _scan2d_maxima(probs, phenotypes, covariates, chromosome, tile) -> Dict[str,
     full = np.full((n_chrom, n_chrom, n_traits), -np.inf)
     add = np.full((n_chrom, n_chrom, n_traits), -np.inf)
     for block in pair_blocks(n_positions, tile):
-        pairs = hk.scan2d_hk(probs, phenotypes, covariates, block, single_qtl_lod=lod1)
+        pairs = hk.scan2d_hk(probs, phenotypes, covariates, block, single_qtl_lod=lod1, chromosomes=chromosomes,
+                             pair_probs=pair_probs)
         c1, c2 = chromosome[pairs.first], chromosome[pairs.second]
         lo, hi = np.minimum(c1, c2), np.maximum(c1, c2)
         np.maximum.at(full, (lo, hi), pairs.lod_full)
@@ -141,12 +143,14 @@ def _scan2d_maxima(probs, phenotypes, covariates, chromosome, tile) -> Dict[str,
 
 
 def max_lod_hk_2d(probs, phenotype, covariates, run_seed: int, ids, *, chromosomes=None, tile: int = 256,
-                  batch: int = 16) -> PermutationMaxima:
+                  batch: int = 16, pair_probs=None) -> PermutationMaxima:
     """Genome-wide maxima of the two-QTL HK statistics (``full, fv1, int, add, av1, one``; see module doc).
 
     All pairs ``j < k`` of the ``n_positions`` positions, in tiles of ``tile`` positions, ``batch``
     permutations per pass.  ``chromosomes (n_positions,)``: chromosome label per position (default:
-    one chromosome).  Returns :class:`PermutationMaxima`.
+    one chromosome).  ``pair_probs(first, second)``: joint genotype probabilities of same-chromosome pairs
+    (see :func:`qtlhpc.epistasis.hk.scan2d_hk`; only the phenotype is permuted, so they serve every
+    permutation).  Returns :class:`PermutationMaxima`.
     """
     ids = _check_ids(ids)
     phenotype = _check_one_trait(phenotype)
@@ -157,7 +161,8 @@ def max_lod_hk_2d(probs, phenotype, covariates, run_seed: int, ids, *, chromosom
     maxima = {name: np.empty(len(ids)) for name in STATISTICS_2D}
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
-        stats = _scan2d_maxima(probs, permuted_phenotypes(phenotype, run_seed, chunk), covariates, chromosome, tile)
+        stats = _scan2d_maxima(probs, permuted_phenotypes(phenotype, run_seed, chunk), covariates, chromosome, tile,
+                               chromosomes if pair_probs is not None else None, pair_probs)
         for name in STATISTICS_2D:
             maxima[name][start:start + batch] = stats[name]
     return PermutationMaxima(ids, maxima)

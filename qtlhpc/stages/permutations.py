@@ -55,8 +55,11 @@ def _maxima_2d(inputs, trait, model, seed, ids):
         from qtlhpc.epistasis.permutation import max_lod_hk_2d
 
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
+        from qtlhpc.stages.scan2d import trait_pair_probs
+
         return max_lod_hk_2d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids,
-                             chromosomes=inputs.loci.chromosomes).maxima["full"]
+                             chromosomes=inputs.loci.chromosomes,
+                             pair_probs=trait_pair_probs(inputs, trait)).maxima["full"]
     from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_2d
 
     return max_lod_kinship_2d(trait.rotation, trait.phenotype, trait.design, inputs.loci.additive[trait.keep],
