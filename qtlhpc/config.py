@@ -122,6 +122,9 @@ SCAN2D_OPTIONS: Dict[str, Option] = {
     "tile": Option(int, 256, "a checkpointed block holds about tile^2 pairs (whole rows of the pair triangle)"),
     "report_lod": Option(float, 3.0, "pairs with LOD above this get effects and standard errors stored"),
     "max_reported_pairs": Option(int, 10000, "at most this many top pairs get effects stored"),
+    "same_chromosome": Option(str, "joint", "hk: pairs on one chromosome use the joint two-locus genotype "
+                                            "probabilities as R/qtl (joint) or the product of the marginal ones "
+                                            "(product: faster, differs from R/qtl there)", ("joint", "product")),
 }
 
 PERMUTATION_OPTIONS: Dict[str, Option] = {

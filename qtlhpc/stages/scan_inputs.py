@@ -67,8 +67,9 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
             name = str(cross.phenotype_names[j])
             keep = check_trait(name, cross.phenotypes[:, j], design, context.log)
             traits.append(TraitData(name, keep, cross.phenotypes[keep, j], design[keep]))
-        return ScanInputs(model, traits, loci, probs, cross.cross_type, pair_probs=genome_pair_probabilities(
-            context, cross, loci))
+        joint = context.config.section("scan2d")["same_chromosome"] == "joint"
+        return ScanInputs(model, traits, loci, probs, cross.cross_type,
+                          pair_probs=genome_pair_probabilities(context, cross, loci) if joint else None)
 
     require_stage(results, "kinship", needed_for, context.output)
     require_stage(results, "varcomp", needed_for, context.output)
