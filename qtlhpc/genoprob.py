@@ -473,6 +473,8 @@ def pair_posterior(forward: np.ndarray, backward: np.ndarray, emissions: np.ndar
     ``forward``, ``backward``: from :func:`forward_and_backward`; ``emissions``, ``transitions``: as
     :func:`forward_backward`; ``first``, ``second (n_pairs,)`` position indices with ``first < second``.
     Returns ``(n_individuals, n_pairs, n_states, n_states)``, each pair's ``(a, b)`` table summing to 1.
+    (A transposed view of a ``(n_pairs, n_states, n_states, n_individuals)`` C-order array: rows over
+    individuals are contiguous.)
 
     ``P(a, b) ~ forward_j(a) [T_j E_{j+1} T_{j+1} ... E_{k-1} T_{k-1}]_{ab} e_k(b) backward_k(b)``
     with ``E_l = diag(e_l)``.  One sweep over ``k`` carries the matrix product of every distinct
@@ -482,36 +484,38 @@ def pair_posterior(forward: np.ndarray, backward: np.ndarray, emissions: np.ndar
     first = np.asarray(first, dtype=np.intp)
     second = np.asarray(second, dtype=np.intp)
     n_positions, n_states, n_individuals = forward.shape
-    out = np.empty((n_individuals, len(first), n_states, n_states))
+    out = np.empty((len(first), n_states, n_states, n_individuals))  # returned as a transposed view
     if len(first) == 0:
-        return out
+        return out.transpose(3, 0, 1, 2)
     assert first.shape == second.shape and np.all(first < second) and first.min() >= 0
     assert second.max() < n_positions
     starts, start_of_pair = np.unique(first, return_inverse=True)  # sorted: the running ones are a prefix
-    # carried[s, i, a, b] (distinct start, individual, a at start, b at current k)
-    carried = np.empty((len(starts), n_individuals, n_states, n_states))
-    fwd = forward.transpose(0, 2, 1)     # (n_positions, n_individuals, n_states) views
-    bwd_emit = (emissions * backward).transpose(0, 2, 1)
-    emit = emissions.transpose(0, 2, 1)
+    # carried[s, a, b, i] (distinct start, a at start, b at current k, individual): individuals last, so
+    # that every elementwise step runs over long contiguous rows; two buffers for the matrix product
+    carried = np.empty((len(starts), n_states, n_states, n_individuals))
+    spare = np.empty_like(carried)
+    bwd_emit = emissions * backward
     order = np.argsort(second, kind="stable")
     bounds = np.searchsorted(second[order], np.arange(n_positions + 1))
     n_running = 0
     for k in range(starts[0] + 1, second.max() + 1):
         # advance the products started before k - 1 over position k - 1, then start those at k - 1
         if n_running:
+            carried[:n_running] *= emissions[k - 1]
+            np.matmul(transitions[k - 1].T, carried[:n_running], out=spare[:n_running])
+            carried, spare = spare, carried
             running = carried[:n_running]
-            running *= emit[k - 1][None, :, None, :]
-            running[...] = running @ transitions[k - 1]
-            running /= running.sum(axis=(2, 3), keepdims=True)
+            running *= 1.0 / running.reshape(n_running, n_states * n_states, n_individuals).sum(axis=1)[:, None, None]
         if n_running < len(starts) and starts[n_running] == k - 1:
-            carried[n_running] = fwd[k - 1][:, :, None] * transitions[k - 1]
+            carried[n_running] = forward[k - 1][:, None, :] * transitions[k - 1][:, :, None]
             n_running += 1
         wanted = order[bounds[k]:bounds[k + 1]]
         if wanted.size:
-            joint = carried[start_of_pair[wanted]] * bwd_emit[k][None, :, None, :]
-            joint /= joint.sum(axis=(2, 3), keepdims=True)
-            out[:, wanted] = joint.transpose(1, 0, 2, 3)
-    return out
+            joint = carried[start_of_pair[wanted]]
+            joint *= bwd_emit[k]
+            joint *= 1.0 / joint.reshape(len(wanted), n_states * n_states, n_individuals).sum(axis=1)[:, None, None]
+            out[wanted] = joint
+    return out.transpose(3, 0, 1, 2)
 
 
 @dataclass
@@ -606,6 +610,7 @@ class GenomePairProbabilities:
         self.chromosomes = np.concatenate(labels) if labels else np.empty(0, str)
         self.offsets = offsets
         self._chains = {}
+        self._subset = None
 
     def chain(self, chromosome) -> ChromosomeChain:
         if chromosome not in self._chains:
@@ -623,13 +628,23 @@ class GenomePairProbabilities:
             raise InputError("GenomePairProbabilities: every pair must lie on one chromosome")
         n_individuals = self.genotypes.shape[0] if individuals is None else len(np.arange(self.genotypes.shape[0])[individuals])
         n_states = len(initial_probabilities(self.kind))
-        out = np.empty((n_individuals, len(first), n_states, n_states))
-        for label in np.unique(chromosome):
+        labels = np.unique(chromosome)
+        if len(labels) == 1:
+            return self._chromosome_pairs(str(labels[0]), first, second, individuals)
+        out = np.empty((len(first), n_states, n_states, n_individuals))  # as pair_posterior's, transposed
+        for label in labels:
             pick = np.flatnonzero(chromosome == label)
-            chain = self.chain(str(label))
-            arrays = (chain.forward, chain.backward, chain.emissions)
-            if individuals is not None:
-                arrays = tuple(a[:, :, individuals] for a in arrays)
-            offset = self.offsets[str(label)]
-            out[:, pick] = pair_posterior(*arrays, chain.transitions, first[pick] - offset, second[pick] - offset)
-        return out
+            out[pick] = self._chromosome_pairs(str(label), first[pick], second[pick], individuals).transpose(1, 2, 3, 0)
+        return out.transpose(3, 0, 1, 2)
+
+    def _chromosome_pairs(self, label: str, first, second, individuals) -> np.ndarray:
+        chain = self.chain(label)
+        arrays = (chain.forward, chain.backward, chain.emissions)
+        if individuals is not None:
+            # the same subset is usually asked for many batches in a row: keep the last one
+            key = (label, np.asarray(individuals).dtype.str, np.asarray(individuals).tobytes())
+            if self._subset is None or self._subset[0] != key:
+                self._subset = (key, tuple(np.ascontiguousarray(a[:, :, individuals]) for a in arrays))
+            arrays = self._subset[1]
+        offset = self.offsets[label]
+        return pair_posterior(*arrays, chain.transitions, first - offset, second - offset)

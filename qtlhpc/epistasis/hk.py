@@ -50,6 +50,10 @@ PIVOT_TOL = 1e-10
 #: the same test for columns orthogonalised one by one (squared norms): R/qtl's tolerance 1e-12 on norms
 COLUMN_PIVOT_TOL = 1e-24  # (1e-12)^2
 
+#: a same-chromosome pair whose batched elimination meets a pivot below this fraction of the design's
+#: scale is refitted column by column (:func:`sequential_explained_columns`): very close positions
+ELIMINATION_FALLBACK_TOL = 1e-6
+
 #: bytes of per-pair work arrays allowed at once in :func:`scan2d_hk` (the block is cut into row chunks)
 PAIR_MEMORY_BYTES = 48 * 2**20
 
@@ -117,7 +121,7 @@ def _lod(rss_reduced, rss_full, n_individuals: int):
 # Batched symmetric elimination
 
 
-def sequential_explained(gram, cross, raw_norms, checkpoints, pivot_tol: float = PIVOT_TOL):
+def sequential_explained(gram, cross, raw_norms, checkpoints, pivot_tol: float = PIVOT_TOL, pivots=None):
     """Regression sums of squares of nested column sets, for a stack of small systems.
 
     ``gram (n_systems, d, d)`` = ``X'X`` and ``cross (n_systems, d, n_traits)`` = ``X'Y`` of
@@ -127,7 +131,7 @@ def sequential_explained(gram, cross, raw_norms, checkpoints, pivot_tol: float =
     ``sum_{i<c} b_i^2 / D_i`` with the updated ``b`` and pivots ``D``.  A pivot below
     ``pivot_tol * raw_norm`` drops its column.  Returns ``(n_checkpoints, n_systems, n_traits)``:
     explained sum of squares of the first ``c`` columns for each ``c`` in ``checkpoints``.
-    The inputs are overwritten.
+    The inputs are overwritten.  ``pivots (n_systems, d)``, if given, receives every pivot ``D``.
     """
     n_systems, d, _ = gram.shape
     explained = np.zeros((n_systems, cross.shape[2]))
@@ -135,6 +139,8 @@ def sequential_explained(gram, cross, raw_norms, checkpoints, pivot_tol: float =
     marks = {c: i for i, c in enumerate(checkpoints)}
     for col in range(d):
         pivot = gram[:, col, col]
+        if pivots is not None:
+            pivots[:, col] = pivot
         keep = pivot > pivot_tol * raw_norms[:, col]
         inv_pivot = np.where(keep, 1.0 / np.where(keep, pivot, 1.0), 0.0)
         b_col = cross[:, col, :]
@@ -163,6 +169,7 @@ class _Prepared:
     resid_columns: np.ndarray  # the same, residualised (n, n_positions, n_extra)
     resid_y: np.ndarray       # (n, n_traits)
     rss0: np.ndarray          # (n_traits,)
+    position_major: Optional[Tuple[np.ndarray, np.ndarray]] = None  # cache of _position_major
 
 
 def _prepare(probs, phenotypes, covariates) -> _Prepared:
@@ -406,43 +413,75 @@ def sequential_explained_columns(design, response, raw_norms, checkpoints, pivot
     return out
 
 
-def _joint_probability_explained(prep: _Prepared, pair_probs, first, second, checkpoints):
+def _joint_probability_explained(prep: _Prepared, pair_probs, first, second, checkpoints,
+                                 fallback_tol: float = None):
     """Explained sums of squares ``(n_checkpoints, n_pairs, n_traits)`` of pairs on one chromosome.
 
     Design per pair: residualised ``p_j (s)``, ``p_k (s)``, ``J_ab = Pr(g_j = a, g_k = b)`` for
     ``a, b < s`` (a-major), ``s = n_states - 1`` (R/qtl ``scantwo_1chr_hk``); ``first``, ``second``
     absolute positions.  A column is dropped when its remaining squared norm is below
-    :data:`COLUMN_PIVOT_TOL` times the design's largest squared column norm (at least ``n``, the
-    intercept's), which reproduces R/qtl's fits when joint classes are (nearly) empty, e.g. markers at
-    one position.  The joint probabilities are requested in batches whose work arrays stay within
-    :data:`PAIR_MEMORY_BYTES`.
+    :data:`COLUMN_PIVOT_TOL` times the design's scale: its largest squared column norm, at least
+    ``n`` (the intercept's), which reproduces R/qtl's fits when joint classes are (nearly) empty,
+    e.g. markers at one position.
+
+    Every pair is first solved from its normal equations: the Gram matrix ``X~'X~`` and ``X~'y~``
+    of the residualised design (one batched matrix product over individuals) reduced by
+    :func:`sequential_explained`.  Pairs where a pivot falls below ``fallback_tol`` (default
+    :data:`ELIMINATION_FALLBACK_TOL`) times the scale (nearly collinear columns: very close
+    positions) are refitted by modified Gram-Schmidt (:func:`sequential_explained_columns`), whose
+    accuracy does not depend on the conditioning.  Above that threshold the normal equations lose at
+    most ~``eps / fallback_tol`` relative accuracy in a pivot.  The joint probabilities are requested
+    in batches whose work arrays stay within :data:`PAIR_MEMORY_BYTES`.
     """
+    fallback_tol = ELIMINATION_FALLBACK_TOL if fallback_tol is None else fallback_tol
     n, s = prep.n_individuals, prep.n_extra
     n_states, n_traits = s + 1, prep.resid_y.shape[1]
     d = 2 * s + s * s
     out = np.empty((len(checkpoints), len(first), n_traits))
+    columns_t, raw_single = _position_major(prep)
+    basis = prep.null_basis
     batch = max(1, int(PAIR_MEMORY_BYTES // (8 * n * (n_states ** 2 + 3 * d + 2 * n_traits))))
     for start in range(0, len(first), batch):
         pick = slice(start, start + batch)
-        n_pick = len(first[pick])
-        joint = np.asarray(pair_probs(first[pick], second[pick]), dtype=float)
+        pair_first, pair_second = first[pick], second[pick]
+        n_pick = len(pair_first)
+        joint = np.asarray(pair_probs(pair_first, pair_second), dtype=float)
         if joint.shape != (n, n_pick, n_states, n_states):
             raise InputError(f"pair_probs returned shape {joint.shape}; expected (n_individuals, n_pairs, "
                              f"n_states, n_states) = ({n}, {n_pick}, {n_states}, {n_states})")
-        # (n_pairs, n, s*s) raw interaction columns, then their residuals off the null design
-        inter = np.ascontiguousarray(joint[:, :, :s, :s].reshape(n, n_pick, s * s).transpose(1, 0, 2))
-        resid_inter = inter - prep.null_basis @ (prep.null_basis.T @ inter)
-        design = np.concatenate([prep.resid_columns[:, first[pick]].transpose(1, 0, 2),
-                                 prep.resid_columns[:, second[pick]].transpose(1, 0, 2), resid_inter], axis=2)
-        raw = np.concatenate([np.einsum("nja,nja->ja", prep.columns[:, first[pick]], prep.columns[:, first[pick]]),
-                              np.einsum("nja,nja->ja", prep.columns[:, second[pick]], prep.columns[:, second[pick]]),
-                              np.einsum("pna,pna->pa", inter, inter)], axis=1)
+        # design rows (n_pairs, d, n): F_j, F_k, then the interaction columns J_ab residualised
+        design = np.empty((n_pick, d, n))
+        design[:, :s] = columns_t[pair_first]
+        design[:, s:2 * s] = columns_t[pair_second]
+        for a in range(s):
+            design[:, 2 * s + a * s:2 * s + (a + 1) * s] = joint[:, :, a, :s].transpose(1, 2, 0)
+        inter = design[:, 2 * s:]
+        raw_inter = np.einsum("pcn,pcn->pc", inter, inter)
+        inter -= (inter @ basis) @ basis.T
         # as R/qtl's rank decision (singular values below 1e-12 of the largest are dropped), measure
         # every column against the design's largest squared norm: the intercept's n or larger
-        scale = np.maximum(raw.max(axis=1, keepdims=True), float(n))
-        out[:, pick] = sequential_explained_columns(design, prep.resid_y, np.broadcast_to(scale, raw.shape),
-                                                    checkpoints)
+        scale = np.maximum(np.maximum(raw_single[pair_first].max(axis=1), raw_single[pair_second].max(axis=1)),
+                           np.maximum(raw_inter.max(axis=1), float(n)))
+        scales = np.broadcast_to(scale[:, None], (n_pick, d))
+        gram = design @ design.transpose(0, 2, 1)
+        cross = (design.reshape(n_pick * d, n) @ prep.resid_y).reshape(n_pick, d, n_traits)
+        pivots = np.empty((n_pick, d))
+        explained = sequential_explained(gram, cross, scales, checkpoints, COLUMN_PIVOT_TOL, pivots=pivots)
+        refit = np.flatnonzero(pivots.min(axis=1) < fallback_tol * scale)
+        if refit.size:
+            explained[:, refit] = sequential_explained_columns(design[refit].transpose(0, 2, 1), prep.resid_y,
+                                                               scales[refit], checkpoints)
+        out[:, pick] = explained
     return out
+
+
+def _position_major(prep: _Prepared):
+    """Residualised columns ``(n_positions, s, n)`` (rows contiguous) and raw squared norms ``(n_positions, s)``."""
+    if prep.position_major is None:
+        prep.position_major = (np.ascontiguousarray(prep.resid_columns.transpose(1, 2, 0)),
+                               np.einsum("nja,nja->ja", prep.columns, prep.columns))
+    return prep.position_major
+
 
 def _row_chunks(block: PairBlock, n_extra: int, n_traits: int, n_individuals: int):
     """Row ranges of ``block`` whose per-pair arrays stay within :data:`PAIR_MEMORY_BYTES`."""
