@@ -21,6 +21,8 @@ BENCHMARKS = [
     ("bench_reml.py", [], ["--individuals", "1000"]),
     ("bench_scan2d.py", [], ["--markers", "400"]),
     ("bench_hk2d.py", [], ["--no-r", "--repeats", "1"]),
+    ("bench_hk2d_same_chromosome.py", ["--cross", "bc", "--chromosomes", "8", "--markers", "82", "--step", "0"],
+     ["--cross", "bc", "--chromosomes", "4", "--markers", "20"]),
     ("bench_pipeline.py", [], ["--bins-per-chromosome", "40"]),
 ]
 
