@@ -188,9 +188,6 @@ SECTIONS = {
     "slurm": lambda: SLURM_OPTIONS,
 }
 
-#: sections whose keys are passed through to another module's own validation (free-form)
-_OPEN_SECTIONS = ()
-
 
 class Config:
     """A validated analysis config.
@@ -226,10 +223,6 @@ class Config:
 
     def has_section(self, name: str) -> bool:
         return name in self.raw
-
-    def get(self, dotted: str):
-        section, key = dotted.split(".", 1)
-        return self.section(section)[key]
 
     def path(self, value) -> pathlib.Path:
         value = pathlib.Path(value)

@@ -46,8 +46,8 @@ def _maxima_1d(inputs, trait, model, seed, ids):
         return max_lod_hk_1d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids).maxima["lod"]
     from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_1d
 
-    return max_lod_kinship_1d(trait.rotation, trait.phenotype, trait.design, inputs.loci.additive[trait.keep],
-                              inputs.loci.dominance[trait.keep], seed, ids, model=model).maxima["lod"]
+    return max_lod_kinship_1d(trait.rotation, trait.phenotype, trait.design, trait.additive, trait.dominance,
+                              seed, ids, model=model).maxima["lod"]
 
 
 def _maxima_2d(inputs, trait, model, seed, ids):
@@ -62,8 +62,8 @@ def _maxima_2d(inputs, trait, model, seed, ids):
                              pair_probs=trait_pair_probs(inputs, trait)).maxima["full"]
     from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_2d
 
-    return max_lod_kinship_2d(trait.rotation, trait.phenotype, trait.design, inputs.loci.additive[trait.keep],
-                              inputs.loci.dominance[trait.keep], seed, ids, model=model).maxima["lod"]
+    return max_lod_kinship_2d(trait.rotation, trait.phenotype, trait.design, trait.additive, trait.dominance,
+                              seed, ids, model=model).maxima["lod"]
 
 
 def run_permutations(context, perm_range: Optional[str] = None, perm_output: Optional[str] = None,
@@ -74,8 +74,6 @@ def run_permutations(context, perm_range: Optional[str] = None, perm_output: Opt
     models = {"1d": context.config.section("scan1d")["model"], "2d": context.config.section("scan2d")["model"]}
     scans = options["scans"]
     output = pathlib.Path(perm_output).resolve() if perm_output else context.output
-    from qtlhpc.store import ResultsFile
-
     if output == context.output:
         with context.open_results() as results:
             data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
@@ -83,14 +81,9 @@ def run_permutations(context, perm_range: Optional[str] = None, perm_output: Opt
         return
     # an array task: the run's results file is only read (other tasks read it at the same time),
     # the maxima go to the task's own file, merged later by `merge-permutations`
-    parallel_io = False if context.config.section("run")["parallel_io"] == "rank0" else None
-    with ResultsFile.open(context.output, context.comm, mode="r", parallel_io=parallel_io) as results:
+    with context.open_results(mode="r") as results:
         data = {scan: scan_inputs(context, results, models[scan], f"{scan} permutations") for scan in scans}
-
-    if context.rank == 0:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    context.comm.Barrier()
-    with ResultsFile.open(output, context.comm, parallel_io=parallel_io) as task_results:
+    with context.open_results(output) as task_results:
         _permute_into(context, task_results, data, options, models, start, stop, n_total)
 
 

@@ -111,13 +111,16 @@ class RunContext:
                           cross.n_individuals, cross.n_markers, cross.n_traits, time.time() - started)
         return self._cache["cross"]
 
-    def open_results(self):
+    def open_results(self, path=None, mode: str = "a"):
+        """Open the run's results file (or ``path``), collectively, in the write mode of run.parallel_io."""
         from qtlhpc.store import ResultsFile
 
-        self.output.parent.mkdir(parents=True, exist_ok=True) if self.rank == 0 else None
+        path = self.output if path is None else pathlib.Path(path)
+        if mode != "r" and self.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.comm.Barrier()
-        mode = self.config.section("run")["parallel_io"]
-        return ResultsFile.open(self.output, self.comm, parallel_io=False if mode == "rank0" else None)
+        parallel_io = False if self.config.section("run")["parallel_io"] == "rank0" else None
+        return ResultsFile.open(path, self.comm, mode=mode, parallel_io=parallel_io)
 
 
 def begin_stage(context, results, name: str, *upstream: str, extra=None):

@@ -47,8 +47,8 @@ def kinship_block(inputs, start: int, stop: int):
 
     out = []
     for trait in inputs.traits:
-        result = scan1d(trait.background, inputs.loci.additive[trait.keep, start:stop],
-                        inputs.loci.dominance[trait.keep, start:stop], model=inputs.model)
+        result = scan1d(trait.background, trait.additive[:, start:stop], trait.dominance[:, start:stop],
+                        model=inputs.model)
         ratios = result.variance_ratios if result.variance_ratios is not None else np.full((stop - start, 2), np.nan)
         out.append(dict(lrt=result.lrt, df=result.df, pvalue=result.pvalue, lod=result.lod, effects=result.effects,
                         effect_se=result.effect_se, variance_ratios=ratios))

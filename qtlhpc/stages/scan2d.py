@@ -30,7 +30,7 @@ def kinship_block(inputs, block):
 
     out = []
     for trait in inputs.traits:
-        result = scan2d_block(None, None, None, inputs.loci.additive[trait.keep], inputs.loci.dominance[trait.keep],
+        result = scan2d_block(None, None, None, trait.additive, trait.dominance,
                               block, model=inputs.model, background=trait.background)
         out.append(dict(lrt=result.lrt, df=result.df, pvalue=result.pvalue, lod=result.lod))
     return out
@@ -91,7 +91,7 @@ def pair_effects(inputs, traits, first, second):
         rows = np.flatnonzero(traits == t)
         if rows.size == 0:
             continue
-        z_t, w_t = transposed_codes(inputs.loci.additive[trait.keep], inputs.loci.dominance[trait.keep],
+        z_t, w_t = transposed_codes(trait.additive, trait.dominance,
                                     int(trait.keep.sum()))
         result = scan_pairs(trait.background, z_t, w_t, first[rows], second[rows], model=inputs.model,
                             with_effects=True)

@@ -27,6 +27,8 @@ class TraitData:
     design: np.ndarray  # (n_kept, n_fixed), intercept first
     background: Optional[object] = None  # qtlhpc.epistasis.null_model.NullBackground
     rotation: Optional[object] = None  # qtlhpc.epistasis.null_model.NullRotation
+    additive: Optional[np.ndarray] = None  # kinship models: the loci's codes of the kept individuals
+    dominance: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -88,6 +90,9 @@ def scan_inputs(context, results, model: str, needed_for: str) -> ScanInputs:
         y_all = cross.phenotypes[:, phenotype_names.index(name)]
         keep = check_trait(name, y_all, design, context.log)
         trait = TraitData(name, keep, y_all[keep], design[keep])
+        # selected once per trait (a view when every individual has the trait), not once per block
+        trait.additive = loci.additive if keep.all() else loci.additive[keep]
+        trait.dominance = loci.dominance if keep.all() else loci.dominance[keep]
         set_background(trait, ratios[t], [matrices[c] for c in components])
         traits.append(trait)
     del matrices
