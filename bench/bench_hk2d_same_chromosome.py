@@ -15,6 +15,16 @@ from qtlhpc.epistasis.hk import scan2d_hk
 from qtlhpc.genoprob import GenomePairProbabilities, calc_genoprob
 
 
+def _random_cross(cross_type, n, n_chromosomes, n_markers, length, seed):
+    rng = np.random.default_rng(seed)
+    m = n_markers * n_chromosomes
+    codes = rng.integers(1, 4 if cross_type == "f2" else 3, size=(n, m))
+    codes[rng.random((n, m)) < 0.1] = 0
+    positions = np.concatenate([np.sort(rng.uniform(0, length, n_markers)) for _ in range(n_chromosomes)])
+    chromosomes = np.repeat([str(c + 1) for c in range(n_chromosomes)], n_markers)
+    return Cross(cross_type, [f"i{k}" for k in range(n)], [f"m{k}" for k in range(m)], chromosomes, positions, codes)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--individuals", type=int, default=250)
@@ -24,15 +34,14 @@ def main():
     parser.add_argument("--step", type=float, default=2.0)
     parser.add_argument("--cross", default="f2", choices=["bc", "f2"])
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    n, m = args.individuals, args.markers * args.chromosomes
-    codes = rng.integers(1, 4 if args.cross == "f2" else 3, size=(n, m))
-    codes[rng.random((n, m)) < 0.1] = 0
-    positions = np.concatenate([np.sort(rng.uniform(0, args.length, args.markers)) for _ in range(args.chromosomes)])
-    chromosomes = np.repeat([str(c + 1) for c in range(args.chromosomes)], args.markers)
-    cross = Cross(args.cross, [f"i{k}" for k in range(n)], [f"m{k}" for k in range(m)], chromosomes, positions, codes)
+    n = args.individuals
+    cross = _random_cross(args.cross, n, args.chromosomes, args.markers, args.length, seed=0)
     genoprob = calc_genoprob(cross, step=args.step)
-    y = rng.normal(size=n)
+    y = np.random.default_rng(1).normal(size=n)
+    # load the compiled kernels once, on a small cross (R loads its package before timing too)
+    small = _random_cross(args.cross, 20, 2, 4, args.length, seed=2)
+    scan2d_hk(calc_genoprob(small, step=args.step).probs, y[:20], chromosomes=np.repeat(["1", "2"], 4),
+              pair_probs=GenomePairProbabilities(small, step=args.step))
     start = time.perf_counter()
     plain = scan2d_hk(genoprob.probs, y)
     t_plain = time.perf_counter() - start

@@ -28,9 +28,11 @@ renormalised to sum to 1), vectorised over individuals.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+import numba
 import numpy as np
 
 from qtlhpc.data.cross import GENOTYPE_STATES, HMM_CROSS_TYPE, OBSERVED_CODES, check_cross_type
@@ -260,6 +262,52 @@ def pseudomarker_grid(positions, step: float, *, marker_names: Optional[Sequence
 # forward-backward kernel
 # ----------------------------------------------------------------------------------------------
 
+@numba.njit(cache=True)
+def _scaled_sweeps(emissions, transitions, initial, forward, backward):
+    """Fill ``forward`` and ``backward (n_positions, n_states, n_individuals)``, each vector scaled to sum to 1."""
+    n_positions, n_states, n_individuals = emissions.shape
+    total = np.empty(n_individuals)
+    for a in range(n_states):
+        for i in range(n_individuals):
+            forward[0, a, i] = initial[a] * emissions[0, a, i]
+    for j in range(n_positions):
+        if j > 0:
+            for b in range(n_states):
+                for i in range(n_individuals):
+                    forward[j, b, i] = transitions[j - 1, 0, b] * forward[j - 1, 0, i]
+                for a in range(1, n_states):
+                    for i in range(n_individuals):
+                        forward[j, b, i] += transitions[j - 1, a, b] * forward[j - 1, a, i]
+                for i in range(n_individuals):
+                    forward[j, b, i] *= emissions[j, b, i]
+        _normalise(forward[j], total)
+    for a in range(n_states):
+        for i in range(n_individuals):
+            backward[n_positions - 1, a, i] = 1.0 / n_states
+    for j in range(n_positions - 2, -1, -1):
+        for a in range(n_states):
+            for i in range(n_individuals):
+                backward[j, a, i] = transitions[j, a, 0] * emissions[j + 1, 0, i] * backward[j + 1, 0, i]
+            for b in range(1, n_states):
+                for i in range(n_individuals):
+                    backward[j, a, i] += transitions[j, a, b] * emissions[j + 1, b, i] * backward[j + 1, b, i]
+        _normalise(backward[j], total)
+
+
+@numba.njit(cache=True)
+def _normalise(vectors, total):
+    """Scale ``vectors (n_states, n_individuals)`` so that every column sums to 1."""
+    n_states, n_individuals = vectors.shape
+    for i in range(n_individuals):
+        total[i] = vectors[0, i]
+    for a in range(1, n_states):
+        for i in range(n_individuals):
+            total[i] += vectors[a, i]
+    for a in range(n_states):
+        for i in range(n_individuals):
+            vectors[a, i] /= total[i]
+
+
 def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """Posterior state probabilities of a hidden Markov chain, scaled forward-backward.
 
@@ -270,25 +318,9 @@ def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np
     states: P(state at j | all observations) proportional to alpha_j * beta_j, where
     alpha_j = (T_{j-1}' alpha_{j-1}) * e_j and beta_j = T_j (e_{j+1} * beta_{j+1}), each renormalised.
     """
-    n_positions, n_states, n_individuals = emissions.shape
-    assert transitions.shape == (n_positions - 1, n_states, n_states)
-    forward = np.empty((n_positions, n_states, n_individuals))
-    alpha = initial[:, None] * emissions[0]
-    alpha /= alpha.sum(axis=0)
-    forward[0] = alpha
-    for j in range(1, n_positions):
-        alpha = (transitions[j - 1].T @ alpha) * emissions[j]
-        alpha /= alpha.sum(axis=0)
-        forward[j] = alpha
-    posterior = forward  # overwritten in place, from the last position back
-    beta = np.ones((n_states, n_individuals))
-    for j in range(n_positions - 1, -1, -1):
-        if j < n_positions - 1:
-            beta = transitions[j] @ (emissions[j + 1] * beta)
-            beta /= beta.sum(axis=0)
-        product = forward[j] * beta
-        product /= product.sum(axis=0)
-        posterior[j] = product
+    forward, backward = forward_and_backward(emissions, transitions, initial)
+    posterior = forward * backward
+    posterior /= posterior.sum(axis=1, keepdims=True)
     return posterior
 
 
@@ -450,19 +482,14 @@ def forward_and_backward(emissions: np.ndarray, transitions: np.ndarray,
     every vector renormalised to sum to 1: ``forward_j`` proportional to
     P(observations 1..j, state at j) and ``backward_j`` to P(observations j+1..m | state at j).
     """
+    emissions = np.ascontiguousarray(emissions, dtype=float)
     n_positions, n_states, n_individuals = emissions.shape
     assert transitions.shape == (n_positions - 1, n_states, n_states)
     forward = np.empty((n_positions, n_states, n_individuals))
     backward = np.empty((n_positions, n_states, n_individuals))
-    alpha = initial[:, None] * emissions[0]
-    forward[0] = alpha / alpha.sum(axis=0)
-    for j in range(1, n_positions):
-        alpha = (transitions[j - 1].T @ forward[j - 1]) * emissions[j]
-        forward[j] = alpha / alpha.sum(axis=0)
-    backward[-1] = 1.0 / n_states
-    for j in range(n_positions - 2, -1, -1):
-        beta = transitions[j] @ (emissions[j + 1] * backward[j + 1])
-        backward[j] = beta / beta.sum(axis=0)
+    if n_positions:
+        _scaled_sweeps(emissions, np.ascontiguousarray(transitions, dtype=float),
+                       np.ascontiguousarray(initial, dtype=float), forward, backward)
     return forward, backward
 
 
@@ -535,6 +562,22 @@ class ChromosomeChain:
     def pair_probabilities(self, first, second) -> np.ndarray:
         """``(n_individuals, n_pairs, n_states, n_states)`` joint posteriors, see :func:`pair_posterior`."""
         return pair_posterior(self.forward, self.backward, self.emissions, self.transitions, first, second)
+
+    def marginals(self) -> np.ndarray:
+        """``(n_positions, n_states, n_individuals)``: ``P(g_j = a | observations)``."""
+        joint = self.forward * self.backward
+        return joint / joint.sum(axis=1, keepdims=True)
+
+    def posterior_transitions(self) -> np.ndarray:
+        """``(n_positions - 1, n_states, n_states, n_individuals)``: ``P(g_{l+1} = b | g_l = a, observations)``.
+
+        Given the observations the genotypes along the chromosome are still a Markov chain, with
+        ``P(b | a) ~ T_l(a, b) e_{l+1}(b) backward_{l+1}(b)`` (rows normalised), so that
+        ``P(g_j = a, g_k = b | obs) = P(g_j = a | obs) [R_j R_{j+1} ... R_{k-1}]_{ab}``: the form
+        :func:`qtlhpc.epistasis.hk_kernels.joint_tile` sweeps.
+        """
+        weighted = self.transitions[:, :, :, None] * (self.emissions * self.backward)[1:, None, :, :]
+        return weighted / weighted.sum(axis=2, keepdims=True)
 
 
 def chromosome_chain(genotypes, positions, cross_type: str, *, step: float = 1.0, error_prob: float = 1e-4,
@@ -611,6 +654,33 @@ class GenomePairProbabilities:
         self.offsets = offsets
         self._chains = {}
         self._subset = None
+        self._posterior = {}
+        self.individuals = None
+
+    def for_individuals(self, individuals) -> "GenomePairProbabilities":
+        """The same cross for the rows ``individuals`` (a mask or indices; None: all), sharing computed chains."""
+        view = copy.copy(self)
+        view.individuals = individuals
+        view._subset = None
+        view._posterior = {}
+        return view
+
+    def chromosome_ranges(self):
+        """``(label, first_position, n_positions)`` of every chromosome, in genome order."""
+        return [(label, self.offsets[label], int(np.count_nonzero(self.chromosomes == label)))
+                for label in self.slices]
+
+    def posterior_chain(self, label) -> Tuple[np.ndarray, np.ndarray]:
+        """Marginals ``(P, n_states, n)`` and posterior transitions ``(P - 1, n_states, n_states, n)`` of one
+        chromosome (see :meth:`ChromosomeChain.posterior_transitions`) for this object's individuals."""
+        if label not in self._posterior:
+            chain = self.chain(label)
+            marginals, transitions = chain.marginals(), chain.posterior_transitions()
+            if self.individuals is not None:
+                marginals = np.ascontiguousarray(marginals[:, :, self.individuals])
+                transitions = np.ascontiguousarray(transitions[..., self.individuals])
+            self._posterior[label] = (marginals, transitions)
+        return self._posterior[label]
 
     def chain(self, chromosome) -> ChromosomeChain:
         if chromosome not in self._chains:
@@ -620,7 +690,10 @@ class GenomePairProbabilities:
         return self._chains[chromosome]
 
     def __call__(self, first, second, individuals=None) -> np.ndarray:
-        """Joint probabilities of pairs ``first < second`` (absolute, same chromosome); rows ``individuals``."""
+        """Joint probabilities of pairs ``first < second`` (absolute, same chromosome); rows ``individuals``
+        (default: those of :meth:`for_individuals`, else all)."""
+        if individuals is None:
+            individuals = self.individuals
         first = np.asarray(first, dtype=np.intp)
         second = np.asarray(second, dtype=np.intp)
         chromosome = self.chromosomes[first]

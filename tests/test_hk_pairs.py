@@ -102,11 +102,15 @@ def test_tiles_small_batches_and_subsets_of_individuals_agree(monkeypatch):
     monkeypatch.undo()
     keep = np.arange(40) % 3 != 0
     subset = scan2d_hk(genoprob.probs[keep], y[keep], chromosomes=genoprob.chromosomes,
-                       pair_probs=lambda f, s: pair_probs(f, s, individuals=keep))
+                       pair_probs=pair_probs.for_individuals(keep))
     direct = GenomePairProbabilities(Cross("f2", cross.individuals[keep], cross.markers, cross.chromosomes,
                                            cross.positions, cross.genotypes[keep]), step=4.0)
     expected = scan2d_hk(genoprob.probs[keep], y[keep], chromosomes=genoprob.chromosomes, pair_probs=direct)
     np.testing.assert_allclose(subset.lod_full, expected.lod_full, rtol=1e-12)
+    # a plain callable takes the batched route over explicit joint probabilities: the same numbers
+    generic = scan2d_hk(genoprob.probs[keep], y[keep], chromosomes=genoprob.chromosomes,
+                        pair_probs=lambda f, s: pair_probs(f, s, individuals=keep))
+    np.testing.assert_allclose(generic.lod_full, expected.lod_full, rtol=1e-9)
 
 
 def test_pair_probs_input_errors():

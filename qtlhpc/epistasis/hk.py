@@ -15,16 +15,20 @@ Algorithm.  The response and every probability column are first projected off th
 ``G = X~'X~`` and ``b = X~'y~`` (``~``: residualised).  All ``G`` and ``b`` entries of a tile of
 pairs are matrix products over individuals (GEMMs over positions), e.g. the interaction column's
 inner product with ``y`` is ``sum_i p_ija p_ikb y_i``, the ``(j, k)`` entry of ``(P_a * y)' P_b``.
-Each pair's small system is then reduced by a vectorised symmetric (LDL') elimination in the order
-``[p_j, p_k, p_j x p_k]``, which gives the single-QTL, additive and full sums of squares in one
-pass.  A column whose residual squared norm falls below ``pivot_tol`` times its raw squared norm is
+Each pair's small system is then reduced by a compiled symmetric (LDL') elimination in the order
+``[p_j, p_k, p_j x p_k]`` (:mod:`qtlhpc.epistasis.hk_kernels`), which gives the additive and full
+sums of squares in one pass.  A tile crossing the diagonal is cut into row chunks whose products
+start at their first row, so the empty lower triangle is mostly skipped.  A column whose residual squared norm falls below ``pivot_tol`` times its raw squared norm is
 dropped (it is collinear with earlier ones), as a pivoting QR would do.
 
 Two positions on the same chromosome: as R/qtl, the full model's interaction columns are the joint
 two-locus probabilities ``Pr(g_j = a, g_k = b | marker data)`` (``calc.pairprob``; here
 :func:`qtlhpc.genoprob.pair_probabilities`) for ``a, b < n_states - 1`` when the caller passes
 ``pair_probs`` and ``chromosomes`` to :func:`scan2d_hk`; with the marginal columns and the intercept
-they span the indicators of all ``n_states**2`` joint genotype classes.  Without ``pair_probs`` the
+they span the indicators of all ``n_states**2`` joint genotype classes.  When ``pair_probs`` is a
+:class:`qtlhpc.genoprob.GenomePairProbabilities` (it offers ``posterior_chain``), a compiled sweep
+along each chromosome (:func:`qtlhpc.epistasis.hk_kernels.joint_tile`) forms every pair's system
+without storing the joint probabilities; any other callable is asked for them in batches.  Without ``pair_probs`` the
 products of the marginals are used for every pair (exact where genotypes are fully informative, and
 R/qtl's model for positions on different chromosomes, which are independent given the data).
 The additive model always uses the marginals, as R/qtl.
@@ -41,6 +45,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from qtlhpc.data.cross import ADDITIVE_CODE, DOMINANCE_CODE, GENOTYPE_STATES, check_cross_type
+from qtlhpc.epistasis import hk_kernels
 from qtlhpc.errors import InputError
 from qtlhpc.parallel.partition import PairBlock
 
@@ -170,6 +175,7 @@ class _Prepared:
     resid_y: np.ndarray       # (n, n_traits)
     rss0: np.ndarray          # (n_traits,)
     position_major: Optional[Tuple[np.ndarray, np.ndarray]] = None  # cache of _position_major
+    single_products: Optional[tuple] = None  # cache of _joint_chain_tile's per-position products
 
 
 def _prepare(probs, phenotypes, covariates) -> _Prepared:
@@ -313,14 +319,13 @@ class PairLods:
     STATISTICS = ("lod_full", "lod_fv1", "lod_int", "lod_add", "lod_av1")
 
 
-def _pair_systems(prep: _Prepared, rows: slice, cols: slice, first, second):
-    """Gram ``(n_pairs, d, d)``, cross ``(n_pairs, d, n_traits)`` and raw norms ``(n_pairs, d)``.
+def _tile_products(prep: _Prepared, rows: slice, cols: slice):
+    """Matrix products over the individuals that :func:`qtlhpc.epistasis.hk_kernels.product_tile` reads.
 
-    Column order per pair: ``p_j (s)``, ``p_k (s)``, ``p_ja p_kb (s*s, a-major)``; ``first`` and
-    ``second`` are indices relative to ``rows`` and ``cols``.
+    Pairs ``(j, k)`` with ``j`` in ``rows`` and ``k`` in ``cols``; design per pair ``p_j (s)``,
+    ``p_k (s)``, ``p_ja p_kb (s*s, a-major)``.  Returns the tuple of arrays in the kernel's argument order.
     """
     n, s = prep.n_individuals, prep.n_extra
-    n_traits = prep.resid_y.shape[1]
     raw_r, raw_c = prep.columns[:, rows], prep.columns[:, cols]
     res_r, res_c = prep.resid_columns[:, rows], prep.resid_columns[:, cols]
     n_rows, n_cols = raw_r.shape[1], raw_c.shape[1]
@@ -348,34 +353,9 @@ def _pair_systems(prep: _Prepared, rows: slice, cols: slice, first, second):
     pr_w = flat(raw_r[:, :, :, None] * weights[:, None, None, :])
     int_w = (pr_w.T @ flat(raw_c)).reshape(n_rows, s, -1, n_cols, s)   # [j, a, w, k, b]
 
-    # gather the pairs
-    n_pairs, d = len(first), 2 * s + s * s
-    gram = np.empty((n_pairs, d, d))
-    cross = np.empty((n_pairs, d, n_traits))
-    raw = np.empty((n_pairs, d))
-    one, two, inter = slice(0, s), slice(s, 2 * s), slice(2 * s, d)
-    gram[:, one, one] = gram_rr[first]
-    gram[:, two, two] = gram_cc[second]
-    gram[:, one, two] = f_f[first, :, second, :]
-    gram[:, two, one] = np.swapaxes(gram[:, one, two], 1, 2)
-    g1 = g_fj_int[first, :, :, second, :].reshape(n_pairs, s, s * s)
-    g2 = np.moveaxis(g_fk_int[first, :, second, :, :], 3, 1).reshape(n_pairs, s, s * s)
-    gram[:, one, inter], gram[:, inter, one] = g1, np.swapaxes(g1, 1, 2)
-    gram[:, two, inter], gram[:, inter, two] = g2, np.swapaxes(g2, 1, 2)
-    ii = int_int[first, :, :, second, :, :]                             # [p, a, a', b, b']
-    ii = np.transpose(ii, (0, 1, 3, 2, 4)).reshape(n_pairs, s * s, s * s)  # [(a b), (a' b')]
-    iw = np.transpose(int_w[first, :, :, second, :], (0, 2, 1, 3)).reshape(n_pairs, -1, s * s)
-    null_part = iw[:, n_traits:, :]                                      # (p, c0, s*s)
-    gram[:, inter, inter] = ii - np.einsum("pla,plb->pab", null_part, null_part)
-    cross[:, one] = f_y_r[first]
-    cross[:, two] = f_y_c[second]
-    cross[:, inter] = np.swapaxes(iw[:, :n_traits, :], 1, 2)
     raw_single_r = np.einsum("nja,nja->ja", raw_r, raw_r)
     raw_single_c = np.einsum("nja,nja->ja", raw_c, raw_c)
-    raw[:, one] = raw_single_r[first]
-    raw[:, two] = raw_single_c[second]
-    raw[:, inter] = np.diagonal(ii, axis1=1, axis2=2)
-    return gram, cross, raw
+    return (f_f, f_y_r, f_y_c, gram_rr, gram_cc, g_fj_int, g_fk_int, int_int, int_w, raw_single_r, raw_single_c)
 
 
 def sequential_explained_columns(design, response, raw_norms, checkpoints, pivot_tol: float = COLUMN_PIVOT_TOL):
@@ -483,34 +463,96 @@ def _position_major(prep: _Prepared):
     return prep.position_major
 
 
+#: a block that crosses the diagonal is cut into at least this many row chunks, each of whose products
+#: starts at its own first row: most of the tile below the diagonal (no pairs) is then never computed
+DIAGONAL_CHUNKS = 8
+
+
 def _row_chunks(block: PairBlock, n_extra: int, n_traits: int, n_individuals: int):
-    """Row ranges of ``block`` whose per-pair arrays stay within :data:`PAIR_MEMORY_BYTES`."""
-    d = 2 * n_extra + n_extra ** 2
+    """``(row_start, row_stop, col_start)`` sub-tiles of ``block`` holding all its pairs ``j < k``.
+
+    Each sub-tile's products stay within :data:`PAIR_MEMORY_BYTES`; its columns start after its
+    first row, so a block crossing the diagonal costs about half its full rectangle.
+    """
+    s = n_extra
     n_cols = block.col_stop - block.col_start
-    per_row = 8 * n_cols * max(d * (d + 2 * n_traits + 2) + 4 * n_traits, n_extra ** 4 + n_extra * (n_traits + 4))
-    per_row += 8 * n_individuals * n_extra ** 2  # row-side product matrices
+    per_row = 8 * n_cols * (s * s + 2 * s ** 3 + s ** 4 + s * s * (2 * n_traits + 4) + 2) + 8 * n_individuals * s * s
     step = max(1, int(PAIR_MEMORY_BYTES // per_row))
-    return [(r, min(r + step, block.row_stop)) for r in range(block.row_start, block.row_stop, step)]
+    if block.col_start < block.row_stop:
+        step = min(step, max(16, -(-(block.row_stop - block.row_start) // DIAGONAL_CHUNKS)))
+    chunks = []
+    for r in range(block.row_start, block.row_stop, step):
+        col_start = max(block.col_start, r + 1)
+        if col_start < block.col_stop:
+            chunks.append((r, min(r + step, block.row_stop), col_start))
+    return chunks
+
+
+def _chromosome_codes(chromosomes, n_positions: int) -> np.ndarray:
+    if chromosomes is None:
+        return np.zeros(n_positions, dtype=np.int64)
+    return np.unique(np.asarray(chromosomes), return_inverse=True)[1].astype(np.int64)
+
+
+def _joint_chain_tile(prep: _Prepared, chains, rows, cols, out, done, checkpoints):
+    """Fill ``out``/``done`` for the same-chromosome pairs of a tile from posterior chains (compiled sweep)."""
+    columns_t, raw_single = _position_major(prep)
+    if prep.single_products is None:
+        prep.single_products = (np.einsum("jan,jbn->jab", columns_t, columns_t),
+                                np.einsum("jan,nt->jat", columns_t, prep.resid_y),
+                                np.ascontiguousarray(prep.resid_y.T), np.ascontiguousarray(prep.null_basis.T))
+    single_gram, single_y, response_t, basis_t = prep.single_products
+    refit = np.zeros(done.shape, dtype=bool)
+    for label, offset, count in chains.chromosome_ranges():
+        if offset >= rows.stop or offset + count <= rows.start or offset >= cols.stop or offset + count <= cols.start:
+            continue
+        marginals, transitions = chains.posterior_chain(label)
+        if marginals.shape[2] != prep.n_individuals or marginals.shape[1] != prep.n_extra + 1:
+            raise InputError(f"pair_probs of chromosome {label} cover {marginals.shape[2]} individuals and "
+                             f"{marginals.shape[1]} genotype states; the probabilities have {prep.n_individuals} "
+                             f"and {prep.n_extra + 1}")
+        hk_kernels.joint_tile(offset, np.ascontiguousarray(marginals[:, :prep.n_extra]), transitions,
+                              rows.start, rows.stop, cols.start, cols.stop, columns_t, raw_single, single_gram,
+                              single_y, response_t, basis_t, COLUMN_PIVOT_TOL, ELIMINATION_FALLBACK_TOL,
+                              out, done, refit)
+    r, c = np.nonzero(refit)
+    if r.size:  # nearly collinear columns: refit from the columns themselves (modified Gram-Schmidt)
+        out[:, r, c] = _joint_probability_explained(prep, chains, r + rows.start, c + cols.start, checkpoints,
+                                                    fallback_tol=np.inf)
 
 
 def _scan2d_prepared(prep: _Prepared, block: PairBlock, single_qtl_lod, pivot_tol, chromosomes=None,
                      pair_probs=None) -> PairLods:
     n_traits = prep.resid_y.shape[1]
     s = prep.n_extra
+    checkpoints = [2 * s, 2 * s + s * s]
+    joint = pair_probs is not None
+    chains = pair_probs if joint and hasattr(pair_probs, "posterior_chain") else None
+    codes = _chromosome_codes(chromosomes, prep.columns.shape[1])
     pieces = []
-    for row_start, row_stop in _row_chunks(block, s, n_traits, prep.n_individuals):
-        sub = PairBlock(block.block_id, row_start, row_stop, block.col_start, block.col_stop)
+    for row_start, row_stop, col_start in _row_chunks(block, s, n_traits, prep.n_individuals):
+        cols = slice(col_start, block.col_stop)
+        sub = PairBlock(block.block_id, row_start, row_stop, col_start, block.col_stop)
         first, second = sub.pairs()
         if len(first) == 0:
             continue
-        gram, cross, raw = _pair_systems(prep, slice(row_start, row_stop), slice(block.col_start, block.col_stop),
-                                         first - row_start, second - block.col_start)
-        explained = sequential_explained(gram, cross, raw, [2 * s, 2 * s + s * s], pivot_tol)
-        if pair_probs is not None:
-            same = np.flatnonzero(chromosomes[first] == chromosomes[second])
-            if same.size:
-                explained[:, same] = _joint_probability_explained(prep, pair_probs, first[same], second[same],
-                                                                  [2 * s, 2 * s + s * s])
+        rows = slice(row_start, row_stop)
+        out = np.zeros((2, row_stop - row_start, cols.stop - cols.start, n_traits))
+        done = np.zeros(out.shape[1:3], dtype=bool)
+        same = codes[first] == codes[second]
+        if not (joint and same.all()):
+            kernel = hk_kernels.product_tile_one_state if s == 1 else hk_kernels.product_tile
+            kernel(row_start, cols.start, *_tile_products(prep, rows, cols), codes, joint, pivot_tol, out, done)
+        if chains is not None:
+            _joint_chain_tile(prep, chains, rows, cols, out, done, checkpoints)
+        elif joint and same.any():
+            pick = np.flatnonzero(same)
+            explained = _joint_probability_explained(prep, pair_probs, first[pick], second[pick], checkpoints)
+            out[:, first[pick] - row_start, second[pick] - cols.start] = explained
+            done[first[pick] - row_start, second[pick] - cols.start] = True
+        local = (first - row_start, second - cols.start)
+        assert done[local].all(), "scan2d_hk: a pair of the tile was not computed"
+        explained = out[:, local[0], local[1]]
         rss_add = prep.rss0 - explained[0]
         rss_full = prep.rss0 - explained[1]
         lod_full = _lod(prep.rss0, rss_full, prep.n_individuals)
@@ -567,4 +609,10 @@ def scan2d_hk(probs, phenotypes, covariates=None, block: Optional[PairBlock] = N
         if chromosomes.shape != (n_positions,):
             raise InputError(f"chromosomes has shape {chromosomes.shape}; expected ({n_positions},), one label "
                              "per position of probs")
+        labels = getattr(pair_probs, "chromosomes", None)
+        if hasattr(pair_probs, "posterior_chain") and (
+                labels is None or np.shape(labels) != chromosomes.shape
+                or np.any(np.asarray(labels).astype(str) != chromosomes.astype(str))):
+            raise InputError("pair_probs covers other positions than the probabilities: its chromosome labels "
+                             "differ from chromosomes; build both from one cross with the same genoprob step")
     return _scan2d_prepared(prep, block, single_qtl_lod, pivot_tol, chromosomes, pair_probs)

@@ -40,8 +40,7 @@ def trait_pair_probs(inputs, trait):
     """``pair_probs(first, second)`` of ``scan2d_hk`` for the trait's individuals (None without a cross HMM)."""
     if inputs.pair_probs is None:
         return None
-    individuals = None if trait.keep.all() else trait.keep
-    return lambda first, second: inputs.pair_probs(first, second, individuals=individuals)
+    return inputs.pair_probs.for_individuals(None if trait.keep.all() else trait.keep)
 
 
 def hk_block(inputs, block, single_qtl_lods):
