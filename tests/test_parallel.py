@@ -178,3 +178,21 @@ def test_run_pool_under_mpirun_equals_serial(tmp_path, n_ranks, n_units):
     assert report["ungathered_units"] == list(range(n_units))
     if n_ranks > 1 and n_units >= 20:
         assert len(set(report["ranks"].values())) > 1, "only one rank did work"
+
+
+# -- shared counter (self-scheduling) ------------------------------------------------------------
+
+def test_shared_counter_serial_counts_up():
+    from qtlhpc.parallel.counter import SharedCounter
+
+    with SharedCounter(SERIAL) as counter:
+        assert [counter.claim() for _ in range(4)] == [0, 1, 2, 3]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("n_ranks", RANK_COUNTS)
+def test_shared_counter_hands_out_each_index_once(n_ranks):
+    proc = run_mpi(n_ranks, [SCRIPTS / "shared_counter.py", 60], timeout=120)
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CLAIMED", "RANKS")))
+    assert [int(i) for i in lines["CLAIMED"].split()] == list(range(60))
+    assert int(lines["RANKS"]) == n_ranks, "every rank should have claimed work"

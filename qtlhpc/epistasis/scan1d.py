@@ -28,7 +28,6 @@ from typing import Optional
 import numba
 import numpy as np
 import scipy.special
-import scipy.stats
 
 from qtlhpc.epistasis.null_model import NullBackground, reduce_columns
 from qtlhpc.errors import InputError
@@ -446,12 +445,21 @@ def fixed_effects_fit(grams_proj, grams, scores, rss0, rss_out, rank_out, beta_o
 # p-values and the blocked drivers shared with scan2d
 
 
+def chi2_survival(statistic, df):
+    """``P(chi2_df > statistic)`` elementwise, NaN where ``df <= 0`` or the statistic is NaN (as scipy.stats'
+    ``chi2.sf``, through scipy.special so that a run never pays for importing scipy.stats)."""
+    statistic = np.asarray(statistic, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(df > 0, scipy.special.chdtrc(np.maximum(df, 1.0), statistic), np.nan)
+
+
 def chi2_tail(statistic, df):
     """``P(chi2_df > statistic)`` for integer ``df >= 1`` (closed forms for df <= 4, which are all the scans use)."""
     statistic = np.maximum(np.asarray(statistic, dtype=np.float64), 0.0)
     df = int(df)
     if df > 4:
-        return scipy.stats.chi2.sf(statistic, df)
+        return chi2_survival(statistic, df)
     half = 0.5 * statistic
     if df % 2 == 0:
         tail = np.exp(-half)

@@ -135,20 +135,33 @@ def begin_stage(context, results, name: str, *upstream: str, extra=None):
     return None if stage.is_complete else stage
 
 
-def write_blocks(context, writer, label: str, my_block_ids, compute) -> int:
-    """``writer.write_rounds`` with progress (blocks done / total, ETA) reported from rank 0."""
+def write_blocks(context, writer, label: str, my_block_ids, compute, *, shared: bool = False) -> int:
+    """``writer.write_rounds`` with progress (blocks done / total, ETA) reported from rank 0.
+
+    ``shared``: ``my_block_ids`` is the same list on every rank and the ranks claim its blocks as they
+    go (``writer.write_claimed``: self-scheduling, for long stages whose blocks vary in cost or run on
+    unequal cores).
+    """
     from qtlhpc.progress import Progress
 
     enabled = context.config.section("run")["progress"]
     progress = Progress(writer.n_blocks, label, comm=context.comm) if enabled else None
-    done = [int(writer.done.sum())]
+    start = int(writer.done.sum())
     if progress is not None:
-        progress.update(done[0])
+        progress.update(start)
+    # independent ranks report their own blocks only: rank 0 estimates the total from its share, or (shared)
+    # from the claim index, which counts the blocks started on all ranks
+    my_pending = len(writer.pending(list(my_block_ids)))
+    scale = (writer.n_blocks - start) / max(my_pending, 1) if writer.independent and not shared else 1.0
+    behind = context.size - 1 if writer.independent and shared else 0
+    mine = [0]
 
     def on_round(round_index, n_rounds, round_blocks):
-        done[0] += len(round_blocks)
+        mine[0] += len(round_blocks)
+        estimate = start + max(round_index + 1 - behind, mine[0]) if shared and writer.independent \
+            else start + int(round(mine[0] * scale))
         if progress is not None:
-            progress.update(done[0])
+            progress.update(min(writer.n_blocks, estimate))
 
     delay = float(os.environ.get("QTLHPC_BLOCK_DELAY", "0") or 0)  # seconds per block: lets tests kill a run mid-stage
     if delay > 0:
@@ -158,7 +171,9 @@ def write_blocks(context, writer, label: str, my_block_ids, compute) -> int:
             time.sleep(delay)
             return plain_compute(block_id)
 
-    computed = writer.write_rounds(list(my_block_ids), compute, on_round=on_round)
+    write = writer.write_claimed if shared else writer.write_rounds
+    computed = write(list(my_block_ids), compute, on_round=on_round)
     if progress is not None:
+        progress.update(int(writer.done.sum()))
         progress.close()
     return computed

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.stats
 
 from qtlhpc.parallel import block_range, chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
@@ -25,6 +24,7 @@ LOD_TO_LRT = 2.0 * math.log(10.0)
 def hk_block(inputs, start: int, stop: int):
     """Per-trait arrays of an HK block: lrt, df, pvalue, lod (n_loci,), effects and se (n_loci, 2)."""
     from qtlhpc.epistasis.hk import effects_hk
+    from qtlhpc.epistasis.scan1d import chi2_survival
 
     out = []
     for trait in inputs.traits:
@@ -37,7 +37,7 @@ def hk_block(inputs, start: int, stop: int):
         effects[:, :n_effects], errors[:, :n_effects] = fit.estimate, fit.std_error
         df = np.full(stop - start, probs.shape[2] - 1)
         lrt = LOD_TO_LRT * fit.lod
-        out.append(dict(lrt=lrt, df=df, pvalue=scipy.stats.chi2.sf(lrt, df), lod=fit.lod, effects=effects,
+        out.append(dict(lrt=lrt, df=df, pvalue=chi2_survival(lrt, df), lod=fit.lod, effects=effects,
                         effect_se=errors, variance_ratios=np.full((stop - start, 2), np.nan)))
     return out
 

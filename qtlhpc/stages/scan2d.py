@@ -5,7 +5,8 @@ polygenic background. ``hk``: R/qtl's Haley-Knott two-QTL scan on the genoprob p
 fv1, int, add, av1); pairs on one chromosome use their joint two-locus probabilities, computed block by
 block from the cross's HMM. A block is a run of rows of the triangle holding about ``scan2d.tile``^2
 pairs, so it is one contiguous slice of the packed pair arrays; blocks depend only on the loci and
-``tile``, never on the number of ranks, and are balanced over the ranks by pair count. After the blocks,
+``tile``, never on the number of ranks. With parallel I/O the ranks claim blocks from a shared counter as
+they go (a slow core computes fewer blocks); with rank-0 I/O they are split statically. After the blocks,
 the pairs above ``scan2d.report_lod`` (at most ``max_reported_pairs``) get their effects and standard errors.
 """
 
@@ -14,9 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.stats
 
-from qtlhpc.parallel import balanced_split, packed_slice, pair_from_index, triangle_row_blocks
+from qtlhpc.parallel import packed_slice, pair_from_index, triangle_row_blocks
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.stages.scan_inputs import scan_inputs, stack_traits, write_scan_labels
 
@@ -45,6 +45,7 @@ def trait_pair_probs(inputs, trait):
 
 def hk_block(inputs, block, single_qtl_lods):
     from qtlhpc.epistasis.hk import scan2d_hk
+    from qtlhpc.epistasis.scan1d import chi2_survival
 
     out = []
     n_states = inputs.probs.shape[2]
@@ -55,7 +56,7 @@ def hk_block(inputs, block, single_qtl_lods):
                          chromosomes=inputs.loci.chromosomes, pair_probs=trait_pair_probs(inputs, trait))
         statistics = np.stack([np.asarray(getattr(lods, f"lod_{s}")).reshape(-1) for s in HK_STATISTICS], axis=1)
         lrt = LOD_TO_LRT * statistics[:, 0]
-        out.append(dict(lrt=lrt, df=np.full(lrt.shape, df_full), pvalue=scipy.stats.chi2.sf(lrt, df_full),
+        out.append(dict(lrt=lrt, df=np.full(lrt.shape, df_full), pvalue=chi2_survival(lrt, df_full),
                         lod=statistics[:, 0], hk_lods=statistics))
     return out
 
@@ -119,7 +120,6 @@ def run_scan2d(context) -> None:
             single_qtl_lods = hk_single_qtl_lods(inputs)
         blocks = triangle_row_blocks(n_loci, max(1, options["tile"] ** 2))
         writer = stage.blocked(shapes, n_blocks=len(blocks), key="pairs")
-        first, last = balanced_split([b.n_pairs for b in blocks], context.size)[context.rank]
 
         def compute(block_id):
             block = blocks[block_id]
@@ -127,7 +127,8 @@ def run_scan2d(context) -> None:
             per_trait = hk_block(inputs, block, single_qtl_lods) if model == "hk" else kinship_block(inputs, block)
             return stack_traits(per_trait, shapes, columns)
 
-        write_blocks(context, writer, "scan2d", range(first, last), compute)
+        # the ranks claim blocks as they go (blocks hold about equal numbers of pairs, but cores are not equal)
+        write_blocks(context, writer, "scan2d", range(len(blocks)), compute, shared=True)
 
         lod = results.read("scan2d/lod", allow_incomplete=True)
         traits, pairs = top_pairs(lod, options["report_lod"], options["max_reported_pairs"])

@@ -42,6 +42,8 @@ import qtlhpc  # noqa: E402
 from qtlhpc import schema  # noqa: E402
 from qtlhpc.errors import BackendUnavailableError, IncompleteResultError, InputError  # noqa: E402
 from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm  # noqa: E402
+from qtlhpc.parallel.counter import SharedCounter  # noqa: E402
+from qtlhpc.parallel.partition import block_range  # noqa: E402
 
 log = logging.getLogger("qtlhpc.store")
 
@@ -564,6 +566,15 @@ class Stage:
         self.is_complete = True
 
 
+def _claimed(counter, block_ids):
+    """``(claim_index, block_id)`` claimed by this rank from ``counter`` until ``block_ids`` run out."""
+    while True:
+        index = counter.claim()
+        if index >= len(block_ids):
+            return
+        yield index, block_ids[index]
+
+
 class BlockedWriter:
     """Checkpointed block writes into a stage's blocked datasets (see :meth:`Stage.blocked`)."""
 
@@ -583,15 +594,26 @@ class BlockedWriter:
 
     def write_rounds(self, my_block_ids: Sequence[int], compute: Callable[[int], BlockPieces],
                      on_round: Optional[Callable[[int, int, List[int]], None]] = None) -> int:
-        """Compute and write this rank's pending blocks, one per round on every rank (collective).
+        """Compute and write this rank's pending blocks (collective: every rank calls it).
 
         ``compute(block_id)`` returns ``{name: (selection, array)}`` with ``selection`` a tuple of slices
-        into dataset ``name``.  After each round the data are flushed, then the round's blocks are marked
-        in the bitmap and flushed again.  ``on_round(round_index, n_rounds, block_ids_of_round)`` is then
-        called on every rank.  Returns the number of blocks this rank computed.
+        into dataset ``name``.  Returns the number of blocks this rank computed; afterwards ``done`` is
+        the same on every rank.
+
+        * One rank, or rank-0 I/O: in rounds of one block per rank; rank 0 writes the round's blocks,
+          flushes, marks them in the bitmap and flushes again.  ``on_round(round_index, n_rounds,
+          block_ids_of_round)`` follows each round on every rank.
+        * Parallel I/O: every rank goes through its blocks at its own pace, with no collective call
+          until the end (ranks never wait for each other per block): it writes a block's data, makes
+          them durable (``fsync`` of the file from this rank's node: a node's dirty pages of one file
+          are flushed whichever descriptor wrote them), then sets the block's byte in the bitmap itself.
+          ``on_round(index, n_mine, [block_id])`` follows each of this rank's blocks, on that rank.
+          At the end the ranks exchange their lists and flush collectively.
         """
         results = self.stage.results
         todo = self.pending(my_block_ids)
+        if self.independent:
+            return self._write_independently(enumerate(todo), len(todo), compute, on_round)
         n_rounds = int(allreduce_max(results.comm, len(todo)))
         for round_index in range(n_rounds):
             block_id = todo[round_index] if round_index < len(todo) else None
@@ -600,6 +622,53 @@ class BlockedWriter:
             if on_round is not None:
                 on_round(round_index, n_rounds, round_blocks)
         return len(todo)
+
+    @property
+    def independent(self) -> bool:
+        """True when ranks write at their own pace (parallel I/O, more than one rank): see :meth:`write_rounds`."""
+        results = self.stage.results
+        return bool(results.parallel_io and results.n_ranks > 1)
+
+    def write_claimed(self, block_ids: Sequence[int], compute: Callable[[int], BlockPieces],
+                      on_round: Optional[Callable[[int, int, List[int]], None]] = None) -> int:
+        """As :meth:`write_rounds`, but every rank passes the same ``block_ids`` and the ranks share them out
+        as they go: each rank claims the next pending block from a shared counter when it is free, so a
+        rank that is slowed (a busy core, a slower node) simply computes fewer blocks.  Ranks write
+        independently as in :meth:`write_rounds`'s parallel mode; ``on_round(claim_index, n_pending,
+        [block_id])`` follows each block on the rank that computed it, ``claim_index`` counting claims over
+        all ranks.  With rank-0 I/O or one rank the pending blocks are split statically instead.
+        """
+        results = self.stage.results
+        todo = self.pending(block_ids)
+        if not self.independent:
+            start, stop = block_range(len(todo), results.rank, results.n_ranks)
+            return self.write_rounds(todo[start:stop], compute, on_round)
+        with SharedCounter(results.comm) as counter:
+            return self._write_independently(_claimed(counter, todo), len(todo), compute, on_round)
+
+    def _write_independently(self, blocks, n_blocks: int, compute, on_round) -> int:
+        """Write the ``(index, block_id)`` of ``blocks`` (this rank's), each made durable before its bit is set."""
+        results = self.stage.results
+        group = results._h5[self.stage.name]
+        datasets = {name: group[name] for name in self.shapes}  # opened by every rank, before any divergence
+        bitmap = group[CHECKPOINT_GROUP][self.key]
+        written = []
+        descriptor = os.open(results.path, os.O_RDONLY)
+        try:
+            for index, block_id in blocks:
+                for name, (selection, array) in self._checked(block_id, compute(block_id)).items():
+                    datasets[name][selection] = array
+                os.fsync(descriptor)
+                bitmap[block_id:block_id + 1] = np.ones(1, dtype=np.uint8)
+                written.append(block_id)
+                if on_round is not None:
+                    on_round(index, n_blocks, [block_id])
+        finally:
+            os.close(descriptor)
+        for ids in results.comm.allgather(written):
+            self.done[ids] = True
+        results.flush()
+        return len(written)
 
     def _checked(self, block_id: int, pieces: BlockPieces) -> BlockPieces:
         checked = {}

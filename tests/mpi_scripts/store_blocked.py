@@ -1,10 +1,10 @@
 """Blocked, checkpointed writes into a results file by every rank (run under mpirun by tests/test_store_mpi.py).
 
-usage: store_blocked.py OUT.h5 [--rank0-io] [--sleep SECONDS] [--n-blocks N]
+usage: store_blocked.py OUT.h5 [--rank0-io] [--claimed] [--sleep SECONDS] [--n-blocks N]
 
 Writes stage "storetest" (declared here) with small datasets and two blocked datasets whose block b holds
 numbers drawn from unit_rng(seed, "store-test", b), so any split of the blocks gives the same file contents.
-Rank 0 prints "ROUND <i> <blocks...>" after each flushed round, then "PARALLEL_IO <bool>" and
+Every rank prints "ROUND <i> <blocks...>" once blocks are durable and marked, rank 0 then "PARALLEL_IO <bool>" and
 "COMPUTED <blocks computed by all ranks>" and "DONE".
 """
 
@@ -38,6 +38,7 @@ def main(argv):
     parser.add_argument("--rank0-io", action="store_true")
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--n-blocks", type=int, default=10)
+    parser.add_argument("--claimed", action="store_true", help="ranks claim blocks from a shared counter")
     args = parser.parse_args(argv)
     comm = world()
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -52,16 +53,19 @@ def main(argv):
         return {"lod": ((slice(None), rows), lod), "best": ((rows,), best)}
 
     def on_round(round_index, n_rounds, blocks):
-        if rank == 0:
-            print("ROUND", round_index, *blocks, flush=True)
+        # lockstep writers report a round's blocks on every rank; independent ones their own blocks
+        print("ROUND", round_index, *blocks, flush=True)
 
     with ResultsFile.open(args.out, comm, parallel_io=False if args.rank0_io else None) as results:
         stage = results.begin_stage("storetest", {"n_blocks": args.n_blocks, "rows": ROWS_PER_BLOCK})
         stage.write("trait_names", [f"trait_{t}" for t in range(N_TRAITS)] if rank == 0 else ["wrong"])
         writer = stage.blocked({"lod": (N_TRAITS, n_positions), "best": (n_positions,)},
                                n_blocks=args.n_blocks, key="rows")
-        start, stop = block_range(args.n_blocks, rank, size)
-        writer.write_rounds(range(start, stop), compute, on_round=on_round)
+        if args.claimed:
+            writer.write_claimed(range(args.n_blocks), compute, on_round=on_round)
+        else:
+            start, stop = block_range(args.n_blocks, rank, size)
+            writer.write_rounds(range(start, stop), compute, on_round=on_round)
         assert writer.done.all()
         stage.finish()
         lod = results.read("storetest/lod")
