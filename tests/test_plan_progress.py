@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 
 import pytest
 
@@ -116,7 +117,14 @@ def test_progress_redraws_a_bar_on_a_terminal():
                 for done in range(1, 5):
                     clock.now += 1
                     progress.update(done)
-        output = os.read(primary, 65536).decode()
+        # a pty hands the output over in pieces: read until nothing more arrives
+        chunks = []
+        while select.select([primary], [], [], 0.5)[0]:
+            chunk = os.read(primary, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        output = b"".join(chunks).decode()
     finally:
         os.close(primary)
         os.close(secondary)
