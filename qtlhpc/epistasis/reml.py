@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from scipy import optimize
 from scipy.linalg import blas, cho_solve, lapack
 
 from qtlhpc.errors import InputError
@@ -321,6 +320,8 @@ def _profiled_minus2(engine: _RemlEngine, lambdas: np.ndarray) -> Tuple[float, n
 
 
 def _lbfgsb(engine: _RemlEngine, start_lambdas: np.ndarray, tolerance: float):
+    from scipy import optimize  # only for the fallback: importing it costs every process ~0.15 s
+
     result = optimize.minimize(lambda lam: _profiled_minus2(engine, lam), start_lambdas, jac=True,
                                method="L-BFGS-B", bounds=[(0.0, None)] * len(start_lambdas),
                                options={"ftol": tolerance * 1e-3, "gtol": 1e-8, "maxiter": 500})
