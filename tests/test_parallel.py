@@ -196,3 +196,20 @@ def test_shared_counter_hands_out_each_index_once(n_ranks):
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CLAIMED", "RANKS")))
     assert [int(i) for i in lines["CLAIMED"].split()] == list(range(60))
     assert int(lines["RANKS"]) == n_ranks, "every rank should have claimed work"
+
+
+@given(n_markers=st.integers(2, 60), pairs_per_block=st.integers(1, 200), tail_fraction=st.sampled_from([0.0, 0.1, 0.5]))
+def test_triangle_row_blocks_tile_the_packed_pairs(n_markers, pairs_per_block, tail_fraction):
+    from qtlhpc.parallel import packed_slice, triangle_row_blocks
+
+    blocks = triangle_row_blocks(n_markers, pairs_per_block, tail_fraction=tail_fraction)
+    slices = [packed_slice(block, n_markers) for block in blocks]
+    assert slices[0].start == 0 and slices[-1].stop == n_markers * (n_markers - 1) // 2
+    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))        # contiguous, in order, no overlap
+    for block, piece in zip(blocks, slices):
+        first, second = block.pairs()
+        assert len(first) == piece.stop - piece.start
+        np.testing.assert_array_equal(pair_index(first, second, n_markers), np.arange(piece.start, piece.stop))
+        if block.row_stop - block.row_start > 1:                               # several rows only within the target
+            limit = pairs_per_block if piece.start < (1 - tail_fraction) * slices[-1].stop else max(1, pairs_per_block // 4)
+            assert piece.stop - piece.start <= limit

@@ -142,23 +142,29 @@ def partition_pair_blocks(blocks: Sequence[PairBlock], rank: int, size: int) -> 
     return list(blocks[start:stop])
 
 
-def triangle_row_blocks(n_markers: int, pairs_per_block: int) -> List[PairBlock]:
+def triangle_row_blocks(n_markers: int, pairs_per_block: int, *, tail_fraction: float = 0.0,
+                        tail_divisor: int = 4) -> List[PairBlock]:
     """Blocks of whole rows of the strict upper triangle, each about ``pairs_per_block`` pairs.
 
     A block holds the pairs ``(k, l)``, ``row_start <= k < row_stop``, ``k < l < n_markers``; its pairs are
     contiguous in the packed row-major order of :func:`pair_index`, starting at
     ``pair_index(row_start, row_start + 1)``, so each block is one contiguous slice of a packed array.
-    The blocks depend only on ``n_markers`` and ``pairs_per_block``, never on the number of ranks.
+    The last ``tail_fraction`` of the pairs go into blocks ``tail_divisor`` times smaller, so that ranks
+    claiming blocks in order (self-scheduling) finish within a small block of each other.  The blocks depend
+    only on these arguments, never on the number of ranks.
     """
     if pairs_per_block < 1:
         raise ValueError(f"pairs_per_block must be >= 1, got {pairs_per_block}")
+    tail_start = (1.0 - tail_fraction) * n_markers * (n_markers - 1) / 2
     blocks: List[PairBlock] = []
-    row = 0
+    row, before = 0, 0
     while row < n_markers - 1:
         start, count = row, 0
-        while row < n_markers - 1 and (count == 0 or count + (n_markers - 1 - row) <= pairs_per_block):
+        target = pairs_per_block if before < tail_start else max(1, pairs_per_block // tail_divisor)
+        while row < n_markers - 1 and (count == 0 or count + (n_markers - 1 - row) <= target):
             count += n_markers - 1 - row
             row += 1
+        before += count
         blocks.append(PairBlock(len(blocks), start, row, start, n_markers))
     return blocks
 
