@@ -511,6 +511,17 @@ def fit_units(reduced, background: NullBackground, model="random", pvalue="mixtu
     grams = np.empty((n_units, q, q))
     scores = np.empty((n_units, q))
     reduce_grams(rotated, side, n_cov, grams_proj, grams, scores)
+    return fit_grams(grams_proj, grams, scores, background, model, pvalue, with_effects, max_iter, tol)
+
+
+def fit_grams(grams_proj, grams, scores, background: NullBackground, model="random", pvalue="mixture",
+              with_effects=True, max_iter=50, tol=1e-9) -> ScanResult:
+    """:func:`fit_units` from the units' Gram matrices and scores (the output of :func:`reduce_grams`)."""
+    if model not in MODELS:
+        raise InputError(f"model {model!r} is not one of {MODELS}")
+    n_units, q, _ = grams.shape
+    n = background.n_individuals
+    n_cov = background.n_covariates
     rss0 = background.rss0
     rank = np.empty(n_units, dtype=np.int64)
     rss = np.empty(n_units)

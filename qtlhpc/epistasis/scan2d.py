@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from qtlhpc.epistasis.null_model import NullBackground, NullRotation, null_background, reduce_columns
-from qtlhpc.epistasis.scan1d import ScanResult, concatenate_results, fit_units
+from qtlhpc.epistasis.scan1d import ScanResult, concatenate_results, fit_grams, fit_units, reduce_grams
 from qtlhpc.errors import InputError
 from qtlhpc.parallel import PairBlock
 
@@ -88,21 +88,38 @@ def transposed_codes(Z, W, n_individuals):
     return np.ascontiguousarray(Z.T), np.ascontiguousarray(W.T)
 
 
+#: pairs whose four product columns are formed, rotated and reduced to Gram matrices together: about 1 MB
+#: of columns (n = 278), so each sub-tile stays in a core's own cache between the three passes
+REDUCE_PAIRS = 128
+
+
 def scan_pairs(background: NullBackground, z_t, w_t, first, second, *, model="random", pvalue="mixture",
-               with_effects=False, tile_pairs=1024, max_iter=50, tol=1e-9) -> ScanResult:
-    """Kernel of :func:`scan2d_block` for explicit pair lists ``first (n_pairs,)``, ``second (n_pairs,)``."""
+               with_effects=False, tile_pairs=1024, max_iter=50, tol=1e-9, reduce_pairs=None) -> ScanResult:
+    """Kernel of :func:`scan2d_block` for explicit pair lists ``first (n_pairs,)``, ``second (n_pairs,)``.
+
+    Pairs are fitted ``tile_pairs`` at a time; within a tile their columns are formed, rotated and reduced
+    to 4 x 4 Gram matrices ``reduce_pairs`` (default :data:`REDUCE_PAIRS`) at a time.
+    """
     first = np.ascontiguousarray(first, dtype=np.int64)
     second = np.ascontiguousarray(second, dtype=np.int64)
     n = background.n_individuals
-    products = np.empty((4, min(tile_pairs, max(first.size, 1)), n))
+    n_cov = background.n_covariates
+    step = max(1, min(reduce_pairs or REDUCE_PAIRS, tile_pairs))
+    products = np.empty((4, min(step, max(first.size, 1)), n))
     parts = []
     for start in range(0, first.size, tile_pairs):
         stop = min(start + tile_pairs, first.size)
-        tile = products[:, : stop - start] if stop - start == products.shape[1] else np.empty((4, stop - start, n))
-        fill_epistatic_columns(z_t, w_t, first[start:stop], second[start:stop], tile)
-        reduced = reduce_columns(background, tile)
-        parts.append(fit_units(reduced, background, model, pvalue, with_effects, max_iter, tol))
+        grams_proj, grams = np.empty((stop - start, 4, 4)), np.empty((stop - start, 4, 4))
+        scores = np.empty((stop - start, 4))
+        for sub in range(start, stop, step):
+            sub_stop = min(sub + step, stop)
+            tile = products[:, : sub_stop - sub] if sub_stop - sub == products.shape[1] else np.empty((4, sub_stop - sub, n))
+            fill_epistatic_columns(z_t, w_t, first[sub:sub_stop], second[sub:sub_stop], tile)
+            rotated, side = reduce_columns(background, tile)
+            rows = slice(sub - start, sub_stop - start)
+            reduce_grams(rotated, side, n_cov, grams_proj[rows], grams[rows], scores[rows])
+        parts.append(fit_grams(grams_proj, grams, scores, background, model, pvalue, with_effects, max_iter, tol))
     if not parts:
-        empty = (np.empty((4, 0, n)), np.empty((4, 0, background.n_covariates + 1)))
+        empty = (np.empty((4, 0, n)), np.empty((4, 0, n_cov + 1)))
         return fit_units(empty, background, model, pvalue, with_effects, max_iter, tol)
     return concatenate_results(parts)
