@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
-from qtlhpc.epistasis.scan2d import scan2d_block
+from qtlhpc.epistasis.scan2d import scan2d_block, scan_pairs
 from qtlhpc.parallel import PairBlock, pair_blocks, triangle_row_blocks
 from test_scan1d import dense_fixed_fit, dense_random_lrt, prepared, simulate
 
@@ -104,3 +104,9 @@ def test_any_tiling_of_the_pairs_gives_the_same_results():
                 np.testing.assert_allclose(getattr(part, name), getattr(whole, name)[rows], rtol=1e-9, atol=1e-12)
             np.testing.assert_array_equal(part.df, whole.df[rows])
         assert sorted(seen) == list(range(len(index)))
+    # columns reduced a few pairs at a time within each fitted tile
+    first, second = whole_block(13).pairs()
+    z_t, w_t = np.ascontiguousarray(Z.T), np.ascontiguousarray(W.T)
+    sub_tiled = scan_pairs(background, z_t, w_t, first, second, with_effects=True, tile_pairs=20, reduce_pairs=3)
+    for name in ("lrt", "df", "pvalue", "lod", "effects", "effect_se", "variance_ratios"):
+        np.testing.assert_allclose(getattr(sub_tiled, name), getattr(whole, name), rtol=1e-9, atol=1e-12)
