@@ -27,9 +27,9 @@ class SharedCounter:
 
         self._mpi = MPI
         self._window = MPI.Win.Allocate(8 if self.comm.Get_rank() == 0 else 0, disp_unit=8, comm=self.comm)
-        if self.comm.Get_rank() == 0:
+        if self.comm.Get_rank() == 0:  # the window's memory starts undefined: set it to 0 through RMA
             self._window.Lock(0, MPI.LOCK_EXCLUSIVE)
-            np.frombuffer(self._window.tomemory(), dtype=np.int64)[0] = 0
+            self._window.Put(np.zeros(1, dtype=np.int64), 0, 0)
             self._window.Unlock(0)
         self.comm.Barrier()
         self._one = np.ones(1, dtype=np.int64)
