@@ -318,7 +318,11 @@ def forward_backward(emissions: np.ndarray, transitions: np.ndarray, initial: np
     states: P(state at j | all observations) proportional to alpha_j * beta_j, where
     alpha_j = (T_{j-1}' alpha_{j-1}) * e_j and beta_j = T_j (e_{j+1} * beta_{j+1}), each renormalised.
     """
-    forward, backward = forward_and_backward(emissions, transitions, initial)
+    return state_posterior(*forward_and_backward(emissions, transitions, initial))
+
+
+def state_posterior(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """``P(state at j | all observations)`` from scaled forward and backward vectors (same shapes)."""
     posterior = forward * backward
     posterior /= posterior.sum(axis=1, keepdims=True)
     return posterior
@@ -565,8 +569,7 @@ class ChromosomeChain:
 
     def marginals(self) -> np.ndarray:
         """``(n_positions, n_states, n_individuals)``: ``P(g_j = a | observations)``."""
-        joint = self.forward * self.backward
-        return joint / joint.sum(axis=1, keepdims=True)
+        return state_posterior(self.forward, self.backward)
 
     def posterior_transitions(self) -> np.ndarray:
         """``(n_positions - 1, n_states, n_states, n_individuals)``: ``P(g_{l+1} = b | g_l = a, observations)``.
