@@ -19,8 +19,8 @@ Each pair's small system is then reduced by a compiled symmetric (LDL') eliminat
 ``[p_j, p_k, p_j x p_k]`` (:mod:`qtlhpc.epistasis.hk_kernels`), which gives the additive and full
 sums of squares in one pass.  A tile crossing the diagonal is cut into row chunks whose products
 start at their first row, so the empty lower triangle is mostly skipped.  A column whose residual
-squared norm falls below ``pivot_tol`` times its raw squared norm is
-dropped (it is collinear with earlier ones), as a pivoting QR would do.
+squared norm falls below ``pivot_tol`` times its raw squared norm is dropped (it is collinear with
+earlier ones), as a pivoting QR would do.
 
 Two positions on the same chromosome: as R/qtl, the full model's interaction columns are the joint
 two-locus probabilities ``Pr(g_j = a, g_k = b | marker data)`` (``calc.pairprob``; here
@@ -30,9 +30,9 @@ they span the indicators of all ``n_states**2`` joint genotype classes.  When ``
 :class:`qtlhpc.genoprob.GenomePairProbabilities` (it offers ``posterior_chain``), a compiled sweep
 along each chromosome (:func:`qtlhpc.epistasis.hk_kernels.joint_tile`) forms every pair's system
 without storing the joint probabilities; any other callable is asked for them in batches.  Without
-``pair_probs`` the
-products of the marginals are used for every pair (exact where genotypes are fully informative, and
-R/qtl's model for positions on different chromosomes, which are independent given the data).
+``pair_probs`` the products of the marginals are used for every pair (exact where genotypes are fully
+informative, and R/qtl's model for positions on different chromosomes, which are independent given
+the data).
 The additive model always uses the marginals, as R/qtl.
 
 Public functions: :func:`scan1d_hk`, :func:`scan2d_hk` (one :class:`~qtlhpc.parallel.PairBlock`),
