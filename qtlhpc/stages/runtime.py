@@ -149,19 +149,24 @@ def write_blocks(context, writer, label: str, my_block_ids, compute, *, shared: 
     start = int(writer.done.sum())
     if progress is not None:
         progress.update(start)
-    # independent ranks report their own blocks only: rank 0 estimates the total from its share, or (shared)
-    # from the claim index, which counts the blocks started on all ranks
-    my_pending = len(writer.pending(list(my_block_ids)))
-    scale = (writer.n_blocks - start) / max(my_pending, 1) if writer.independent and not shared else 1.0
-    behind = context.size - 1 if writer.independent and shared else 0
+    # what rank 0 knows of the blocks done over all ranks
+    if writer.independent and shared:   # the claim index counts the blocks started on every rank
+        def estimate(index, mine):
+            return start + max(index + 1 - (context.size - 1), mine)
+    elif writer.independent:            # its own blocks only: scaled by its share of the pending ones
+        scale = (writer.n_blocks - start) / max(len(writer.pending(list(my_block_ids))), 1)
+
+        def estimate(index, mine):
+            return start + int(round(mine * scale))
+    else:                               # lockstep rounds report every rank's blocks
+        def estimate(index, mine):
+            return start + mine
     mine = [0]
 
     def on_round(round_index, n_rounds, round_blocks):
         mine[0] += len(round_blocks)
-        estimate = start + max(round_index + 1 - behind, mine[0]) if shared and writer.independent \
-            else start + int(round(mine[0] * scale))
         if progress is not None:
-            progress.update(min(writer.n_blocks, estimate))
+            progress.update(min(writer.n_blocks, estimate(round_index, mine[0])))
 
     delay = float(os.environ.get("QTLHPC_BLOCK_DELAY", "0") or 0)  # seconds per block: lets tests kill a run mid-stage
     if delay > 0:

@@ -15,7 +15,8 @@ block changes raw data only, never HDF5 metadata.  A block's bit in the completi
 is flushed before its bits are set (and the bitmap flushed before the next round); in parallel mode each rank
 ``fsync``s the file after writing a block and then sets that block's byte itself (see
 :meth:`BlockedWriter.write_rounds`).  So a killed run leaves a file whose metadata is that of the last flush
-and whose completed blocks (by the bitmap) are intact.  The file uses the oldest HDF5 format (``libver="earliest"``: no superblock "open for writing"
+and whose completed blocks (by the bitmap) are intact.  The file uses the oldest HDF5 format
+(``libver="earliest"``: no superblock "open for writing"
 flag to clear after a kill) and no HDF5 file locking (a killed writer must not block the rerun, and
 ``qtlhpc inspect`` may look at a running job's file).
 """
