@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from qtlhpc.data.cross import Cross
-from qtlhpc.genoprob import calc_genoprob
+from qtlhpc.io.cross import Cross
+from qtlhpc.genetics.genoprob import calc_genoprob
 
 
 def make_cross(n_individuals, n_markers, n_chromosomes=20, length_cM=100.0, seed=1):

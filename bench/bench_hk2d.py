@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from qtlhpc.epistasis.hk import scan2d_hk
+from qtlhpc.genetics.hk import scan2d_hk
 
 
 def time_scan(n_individuals, n_positions, n_states, n_traits, repeats):

@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 
-from qtlhpc.data.cross import Cross
-from qtlhpc.epistasis.hk import scan2d_hk
-from qtlhpc.genoprob import GenomePairProbabilities, calc_genoprob
+from qtlhpc.io.cross import Cross
+from qtlhpc.genetics.hk import scan2d_hk
+from qtlhpc.genetics.genoprob import GenomePairProbabilities, calc_genoprob
 
 
 def _random_cross(cross_type, n, n_chromosomes, n_markers, length, seed):

@@ -26,7 +26,7 @@ def main():
         os.environ[name] = str(args.threads)
     import numpy as np
 
-    from qtlhpc.epistasis.kinship import DEFAULT_MARKER_BLOCK, KINSHIP_NAMES, kinship_matrices
+    from qtlhpc.methods.pepis.kernels.kinship import DEFAULT_MARKER_BLOCK, KINSHIP_NAMES, kinship_matrices
     from qtlhpc.parallel import unit_rng
 
     rng = unit_rng(1, "bench-kinship")

@@ -28,8 +28,8 @@ def main():
     import numpy as np
     from scipy.linalg import lapack
 
-    from qtlhpc.epistasis.kinship import KINSHIP_NAMES, kinship_matrices
-    from qtlhpc.epistasis.reml import combined_kinship, fit_reml
+    from qtlhpc.methods.pepis.kernels.kinship import KINSHIP_NAMES, kinship_matrices
+    from qtlhpc.methods.pepis.kernels.reml import combined_kinship, fit_reml
     from qtlhpc.parallel import unit_rng
 
     n = args.individuals

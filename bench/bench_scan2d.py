@@ -16,8 +16,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns  # noqa: E402
-from qtlhpc.epistasis.scan2d import scan2d_block  # noqa: E402
+from qtlhpc.methods.pepis.kernels.null_model import null_background, rotate, rotate_columns  # noqa: E402
+from qtlhpc.methods.pepis.kernels.scan2d import scan2d_block  # noqa: E402
 from qtlhpc.parallel import n_pairs, triangle_row_blocks  # noqa: E402
 
 

@@ -46,7 +46,7 @@ def _plan_text(config, ranks: int, mem_per_cpu: str) -> str:
     from qtlhpc.cluster.plan import format_plan, plan, problem_from_config
 
     if config.has_section("input") and _input_exists(config):
-        from qtlhpc.data.loader import load_cross
+        from qtlhpc.io.loader import load_cross
 
         cross = load_cross(dict(config.raw["input"]), config.base_dir)
         n_individuals, n_markers, n_traits = cross.n_individuals, cross.n_markers, max(1, cross.n_traits)
@@ -67,6 +67,22 @@ def _plan_text(config, ranks: int, mem_per_cpu: str) -> str:
     return header + format_plan(plan(size, ranks=ranks, mem_per_cpu=mem_per_cpu))
 
 
+def _check_array_arguments(args) -> None:
+    from qtlhpc.stages import registry
+
+    if args.stage not in registry.stages():
+        raise ConfigError(f"--units, --unit-output and task files apply to one array or merge stage, not to "
+                          f"{args.stage!r}")
+    spec = registry.get(args.stage)
+    if (args.units or args.unit_output) and spec.array is None:
+        arrays = [s.name for s in registry.stages().values() if s.array is not None]
+        raise ConfigError(f"--units/--unit-output: stage {args.stage!r} is not an array stage "
+                          f"(array stages: {', '.join(arrays)})")
+    if args.inputs and spec.merges is None:
+        raise ConfigError(f"stage {args.stage!r} takes no task files (merge stages take them: "
+                          f"{', '.join(s.name for s in registry.stages().values() if s.merges)})")
+
+
 def _input_exists(config) -> bool:
     section = config.raw.get("input", {})
     paths = [section.get(key) for key in ("file", "genotypes", "z") if section.get(key)]
@@ -74,7 +90,7 @@ def _input_exists(config) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qtlhpc.stages import PIPELINES, STAGES
+    from qtlhpc.stages import registry
 
     parser = argparse.ArgumentParser(prog="qtlhpc", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qtlhpc {__version__}")
@@ -90,13 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(genoprob)
 
     run = commands.add_parser("run", help="run one stage, or `all` stages listed in run.stages")
-    run.add_argument("stage", choices=sorted(STAGES) + sorted(PIPELINES) + ["all"],
-                     help="stage to run; `pepis` runs genoprob (when needed), kinship, varcomp, scan1d, scan2d, "
-                          "permutations; `all` runs run.stages")
+    pipelines = registry.pipelines()
+    run.add_argument("stage", choices=list(registry.stages()) + list(pipelines) + ["all"],
+                     help="stage to run, a method's pipeline (" + "; ".join(
+                         f"{m}: {', '.join(p)}" for m, p in pipelines.items()) + "), or `all` (run.stages)")
     _add_config_arguments(run)
-    run.add_argument("--perm-range", help="permutations only: ids START:STOP of this task")
-    run.add_argument("--perm-output", help="permutations only: write this task's maxima to this file")
-    run.add_argument("inputs", nargs="*", default=[], help="merge-permutations only: task files to merge")
+    array_stages = [s.name for s in registry.stages().values() if s.array is not None]
+    merge_stages = [s.name for s in registry.stages().values() if s.merges is not None]
+    run.add_argument("--units", metavar="START:STOP",
+                     help=f"array stages ({', '.join(array_stages)}): the unit ids START:STOP of this task")
+    run.add_argument("--unit-output", metavar="FILE",
+                     help="array stages: write this task's results to FILE (merged later by the merge stage)")
+    run.add_argument("inputs", nargs="*", default=[],
+                     help=f"merge stages ({', '.join(merge_stages)}): the task files to merge")
 
     export = commands.add_parser("export", help="write one dataset of a results file as TSV")
     export.add_argument("results", help="results HDF5 file")
@@ -180,7 +202,7 @@ def _dispatch(args, comm, argv) -> int:
         print(describe_sections())
         return 0
     if args.command == "export":
-        from qtlhpc.stages.tables import TABLES, export_table
+        from qtlhpc.methods.pepis.tables import TABLES, export_table
         from qtlhpc.store.export import export_tsv
 
         if comm.Get_rank() == 0:
@@ -203,7 +225,7 @@ def _dispatch(args, comm, argv) -> int:
         return 0
 
     if args.command == "check-truth":
-        from qtlhpc.stages.simulate import compare_with_truth
+        from qtlhpc.genetics.drivers.simulate import compare_with_truth
 
         if comm.Get_rank() == 0:
             print("\n".join(compare_with_truth(args.results, args.truth, window_cM=args.window)))
@@ -244,7 +266,7 @@ def _dispatch(args, comm, argv) -> int:
         log.warning(note)
     context = RunContext(config, comm, command_line=command_line, log=log)
     if args.command == "simulate":
-        from qtlhpc.stages.simulate import run_simulate
+        from qtlhpc.genetics.drivers.simulate import run_simulate
 
         run_simulate(context)
         return 0
@@ -253,8 +275,9 @@ def _dispatch(args, comm, argv) -> int:
     from qtlhpc.stages import run_stage
 
     extra = {}
-    if getattr(args, "perm_range", None) or getattr(args, "perm_output", None) or getattr(args, "inputs", None):
-        extra = {"perm_range": args.perm_range, "perm_output": args.perm_output, "inputs": args.inputs}
+    if getattr(args, "units", None) or getattr(args, "unit_output", None) or getattr(args, "inputs", None):
+        _check_array_arguments(args)
+        extra = {"units": args.units, "unit_output": args.unit_output, "inputs": args.inputs}
     run_stage(context, args.stage, **extra)
     return 0
 

@@ -11,14 +11,13 @@ The command line sets the same keys (``--set scan2d.tile=128``), so every CLI op
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import pathlib
 import tomllib
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from qtlhpc.errors import ConfigError
+from qtlhpc.errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Option:
     type: Any
     default: Any
     description: str
-    choices: Optional[Tuple[Any, ...]] = None
+    choices: Any = None  # a tuple, or a callable returning one
 
     def check(self, where: str, value: Any) -> Any:
         expected = self.type
@@ -44,15 +43,20 @@ class Option:
                 f"{where} = {value!r} is a {type(value).__name__}; expected a {_type_name(expected)}"
                 f" ({self.description})"
             )
-        if self.choices is not None and value is not None:
+        choices = self.allowed()
+        if choices is not None and value is not None:
             values = value if isinstance(value, list) else [value]
             for item in values:
-                if item not in self.choices:
+                if item not in choices:
                     raise ConfigError(
                         f"{where} = {item!r} is not allowed; expected one of "
-                        f"{', '.join(map(repr, self.choices))}{_suggest(str(item), map(str, self.choices))}"
+                        f"{', '.join(map(repr, choices))}{_suggest(str(item), map(str, choices))}"
                     )
         return value
+
+    def allowed(self) -> Optional[Tuple[Any, ...]]:
+        """The allowed values (``choices`` may be a callable, for lists known only at run time)."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
 
 
 def _type_name(kind) -> str:
@@ -63,17 +67,15 @@ def _type_name(kind) -> str:
 
 
 def _suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, candidates)
 
-
-STAGE_NAMES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "report")
 
 RUN_OPTIONS: Dict[str, Option] = {
     "output": Option(str, "results.h5", "results HDF5 file of the run (relative to the config file)"),
     "seed": Option(int, 1, "run seed; every random stream is keyed by it and by its work unit"),
-    "stages": Option(list, ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "report"],
-                     "stages run by `qtlhpc run all`, in order", STAGE_NAMES),
+    "stages": Option(list, ["pepis", "report"],
+                     "stages (or method pipelines, e.g. pepis) run by `qtlhpc run all`, in order",
+                     lambda: _stage_choices()),
     "log_level": Option(str, "info", "log level of rank 0", ("debug", "info", "warning", "error")),
     "per_rank_logs": Option(str, "", "directory for one log file per rank (empty: rank 0 logs only)"),
     "progress": Option(bool, True, "report progress with an ETA from rank 0"),
@@ -82,90 +84,24 @@ RUN_OPTIONS: Dict[str, Option] = {
                           ("auto", "rank0")),
 }
 
-GENOPROB_OPTIONS: Dict[str, Option] = {
-    "step": Option(float, 1.0, "pseudomarker grid spacing in cM (0: markers only)"),
-    "error_prob": Option(float, 1e-4, "genotyping error probability of the HMM"),
-    "map_function": Option(str, "haldane", "map function", ("haldane", "kosambi", "c-f", "morgan")),
-    "block_individuals": Option(int, 64, "individuals per checkpointed block"),
-}
-
-KINSHIP_OPTIONS: Dict[str, Option] = {
-    "which": Option(list, ["a", "d", "aa", "ad", "da", "dd"], "kinship matrices to compute",
-                    ("a", "d", "aa", "ad", "da", "dd")),
-    "positions": Option(str, "markers", "build the codes at the markers or at every genoprob position",
-                        ("markers", "grid")),
-    "block_rows": Option(int, 128, "rows of individuals per checkpointed block"),
-    "marker_block": Option(int, 16, "markers per block of the ordered prefix sums (speed only)"),
-    "loco": Option(bool, False, "also compute leave-one-chromosome-out kinships (for scan1d.loco)"),
-}
-
-VARCOMP_OPTIONS: Dict[str, Option] = {
-    "traits": Option(list, [], "traits to analyse (empty: all phenotypes)"),
-    "covariates": Option(list, [], "covariates (by name) added to the intercept as fixed effects"),
-    "kinships": Option(list, ["a", "d", "aa", "ad", "da", "dd"], "kinships in the polygenic background",
-                       ("a", "d", "aa", "ad", "da", "dd")),
-    "max_iter": Option(int, 100, "maximum REML iterations"),
-    "tolerance": Option(float, 1e-8, "relative convergence tolerance on the REML log-likelihood"),
-}
-
-SCAN1D_OPTIONS: Dict[str, Option] = {
-    "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott, no kinship)",
-                    ("random", "fixed", "hk")),
-    "block_markers": Option(int, 256, "markers per checkpointed block"),
-    "loco": Option(bool, False, "kinship models: test each chromosome's loci over a background built from the "
-                                "other chromosomes (needs kinship.loco; variance ratios from varcomp)"),
-}
-
-SCAN2D_OPTIONS: Dict[str, Option] = {
-    "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott two-QTL scan)",
-                    ("random", "fixed", "hk")),
-    "tile": Option(int, 256, "a checkpointed block holds about tile^2 pairs (whole rows of the pair triangle)"),
-    "report_lod": Option(float, 3.0, "pairs with LOD above this get effects and standard errors stored"),
-    "max_reported_pairs": Option(int, 10000, "at most this many top pairs get effects stored"),
-    "same_chromosome": Option(str, "joint", "hk: pairs on one chromosome use the joint two-locus genotype "
-                                            "probabilities as R/qtl (joint) or the product of the marginal ones "
-                                            "(product: faster, differs from R/qtl there)", ("joint", "product")),
-}
-
-PERMUTATION_OPTIONS: Dict[str, Option] = {
-    "n_permutations": Option(int, 100, "number of permutations (ids 0..n-1, each with its own seed)"),
-    "scans": Option(list, ["1d"], "which scans get genome-wide thresholds", ("1d", "2d")),
-    "batch": Option(int, 50, "permutations evaluated per pass"),
-    "alphas": Option(list, [0.05, 0.01], "significance levels of the thresholds"),
-}
-
-REPORT_OPTIONS: Dict[str, Option] = {
-    "directory": Option(str, "report", "report directory (relative to the config file)"),
-    "top": Option(int, 20, "rows in the tables of top QTL and pairs"),
-}
-
 SLURM_OPTIONS: Dict[str, Option] = {
     "site": Option(str, "", "site profile TOML (partition, account, modules, launcher)"),
     "run_dir": Option(str, "", "run directory for rendered scripts and logs"),
     "resources": Option(dict, {}, "per-stage overrides, e.g. {scan2d = {ntasks = 8, time = '02:00:00'}}"),
-    "array_tasks": Option(int, 4, "SLURM array tasks for the permutations"),
+    "array_tasks": Option(int, 4, "SLURM array tasks of each array stage (permutations, chains, starts)"),
     "plan_ranks": Option(int, 1, "ranks `qtlhpc plan` plans for (its --ranks)"),
     "plan_mem_per_cpu": Option(str, "4G", "memory per rank `qtlhpc plan` checks against (its --mem-per-cpu)"),
 }
 
 
-def _input_options() -> Dict[str, Option]:
-    from qtlhpc.data.loader import INPUT_OPTIONS
+def _stage_choices() -> Tuple[str, ...]:
+    from qtlhpc.stages import registry
 
-    return {key: _as_option(value) for key, value in INPUT_OPTIONS.items()}
-
-
-def _simulate_options() -> Dict[str, Option]:
-    from qtlhpc.simulate import SIMULATE_OPTIONS
-
-    options = {key: _as_option(value) for key, value in SIMULATE_OPTIONS.items()}
-    options.setdefault("write_format", Option(str, "rqtl-csv", "file format the simulated cross is written in",
-                                              ("rqtl-csv", "rqtl-csvs", "pepis")))
-    options.setdefault("write_to", Option(str, "simulated", "file prefix of the simulated cross (relative)"))
-    return options
+    return tuple(registry.stages()) + tuple(registry.pipelines())
 
 
-def _as_option(value) -> Option:
+def as_option(value) -> Option:
+    """An :class:`Option` from an Option or a ``(type, default, description[, choices])`` tuple."""
     if isinstance(value, Option):
         return value
     kind, default, description = value[:3]
@@ -173,20 +109,19 @@ def _as_option(value) -> Option:
     return Option(kind, default, description, choices)
 
 
-#: section name -> declared options (callables are resolved lazily: they import other modules)
-SECTIONS = {
-    "run": lambda: RUN_OPTIONS,
-    "input": _input_options,
-    "simulate": _simulate_options,
-    "genoprob": lambda: GENOPROB_OPTIONS,
-    "kinship": lambda: KINSHIP_OPTIONS,
-    "varcomp": lambda: VARCOMP_OPTIONS,
-    "scan1d": lambda: SCAN1D_OPTIONS,
-    "scan2d": lambda: SCAN2D_OPTIONS,
-    "permutations": lambda: PERMUTATION_OPTIONS,
-    "report": lambda: REPORT_OPTIONS,
-    "slurm": lambda: SLURM_OPTIONS,
-}
+def framework_sections():
+    """The sections of the framework itself; every other section is declared in a room's options.py."""
+    from qtlhpc.stages.spec import SectionSpec
+
+    return (SectionSpec("run", RUN_OPTIONS, "qtlhpc.config", "the run: output file, seed, stages, logging"),
+            SectionSpec("slurm", SLURM_OPTIONS, "qtlhpc.config", "SLURM submission and `qtlhpc plan`"))
+
+
+def sections():
+    """Every declared section by name (from :mod:`qtlhpc.stages.registry`)."""
+    from qtlhpc.stages import registry
+
+    return registry.sections()
 
 
 class Config:
@@ -217,7 +152,7 @@ class Config:
         return cls(data, path.resolve().parent, str(path))
 
     def section(self, name: str) -> Dict[str, Any]:
-        if name not in SECTIONS:
+        if name not in sections():
             raise KeyError(name)
         return dict(self._values.get(name, {}))
 
@@ -236,29 +171,31 @@ class Config:
     def seed(self) -> int:
         return int(self.section("run")["seed"])
 
-    def stage_config(self, stage: str, *extra_sections: str) -> Dict[str, Any]:
-        """The config that decides a stage's numbers: its own section, the input and the run seed."""
-        sections = {"input": self.raw.get("input", {}), "seed": self.seed}
-        for name in (stage,) + tuple(extra_sections):
-            if name in SECTIONS:
-                sections[name] = self.section(name)
-        return json.loads(json.dumps(sections, sort_keys=True, default=str))
+    def stage_config(self, spec, extra: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """What decides a stage's numbers: every section it reads (declared in its spec), the run seed and
+        ``extra`` (e.g. an array task's unit range).  Its SHA-256 is the stage's ``config_sha256``."""
+        values: Dict[str, Any] = {"seed": self.seed}
+        for name in spec.sections:
+            values[name] = self.section(name)
+        values.update(extra or {})
+        return json.loads(json.dumps(values, sort_keys=True, default=str))
 
 
 def validate(data: Mapping[str, Any], source: str = "<config>") -> Dict[str, Dict[str, Any]]:
     """Check every section and key; return the values with defaults filled in."""
     values: Dict[str, Dict[str, Any]] = {}
+    declared_sections = sections()
     for section, content in data.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}]{_suggest(section, SECTIONS)}"
-                              f" (sections: {', '.join(SECTIONS)})")
+        if section not in declared_sections:
+            raise ConfigError(f"{source}: unknown section [{section}]{_suggest(section, declared_sections)}"
+                              f" (sections: {', '.join(declared_sections)})")
         if not isinstance(content, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of keys, got {content!r}")
-    for section, declared in SECTIONS.items():
+    for section, declared in declared_sections.items():
         content = data.get(section, {})
-        if section not in data and section in ("input", "simulate"):
+        if section not in data and declared.optional:
             continue
-        options = declared()
+        options = declared.options
         checked = {}
         for key, value in content.items():
             if key not in options:
@@ -291,15 +228,27 @@ def describe_sections() -> str:
     lines = ["# Configuration reference", "",
              "Generated by `qtlhpc config-help`; every key can also be set on the command line with",
              "`--set section.key=value`.", ""]
-    for section, declared in SECTIONS.items():
-        try:
-            options = declared()
-        except ImportError:  # pragma: no cover - a module still missing
-            continue
-        lines += [f"## [{section}]", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+    from qtlhpc.stages import registry
+
+    specs = registry.stages().values()
+    lines += ["## Stages", "", "Which sections each stage reads: a change to any of them makes the stage start over",
+              "(its `config_sha256`), and a recomputed stage makes the stages that read it stale.", "",
+              "| stage | method | reads | reads results of | array units |", "|---|---|---|---|---|"]
+    for spec in specs:
+        needs = "depends on the model" if callable(spec.needs) else ", ".join(spec.needs) or "-"
+        array = f"{spec.array.unit} (`{spec.array.count_key}`), merged by `{spec.array.merge}`" if spec.array else "-"
+        lines.append(f"| `{spec.name}` | {spec.method} | {', '.join(f'[{s}]' for s in spec.sections) or '-'} | "
+                     f"{needs} | {array} |")
+    lines.append("")
+    for section, declared in sections().items():
+        options = declared.options
+        readers = [spec.name for spec in specs if section in spec.sections]
+        lines += [f"## [{section}]", "", declared.description + (f" (read by: {', '.join(readers)})" if readers
+                                                                 else "") + ".", ""]
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key, option in options.items():
-            meaning = option.description + (f" (one of {', '.join(map(str, option.choices))})"
-                                             if option.choices else "")
+            choices = option.allowed()
+            meaning = option.description + (f" (one of {', '.join(map(str, choices))})" if choices else "")
             lines.append(f"| `{key}` | {_type_name(option.type)} | `{json.dumps(option.default)}` | {meaning} |")
         lines.append("")
     return "\n".join(lines)

@@ -45,3 +45,15 @@ class IncompleteResultError(QtlhpcError):
 
 class BackendUnavailableError(QtlhpcError, ImportError):
     """An optional backend (MPI, parallel HDF5, PETSc, SLEPc) was asked for but is not installed."""
+
+
+class StaleResultError(IncompleteResultError):
+    """A stage whose inputs were recomputed after it ran: its results must not be used until it reruns."""
+
+
+def did_you_mean(name, choices, cutoff: float = 0.5) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``name``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -2,6 +2,7 @@
 
 import pytest
 
+from qtlhpc.stages import registry
 from qtlhpc.config import Config, apply_override, describe_sections
 from qtlhpc.errors import ConfigError
 
@@ -88,8 +89,8 @@ def test_override_syntax_error():
 def test_stage_config_changes_with_its_section_only(tmp_path):
     a = Config.load(write(tmp_path, "[scan2d]\ntile = 32\n"))
     b = Config.load(tmp_path / "analysis.toml", ["scan2d.tile=64"])
-    assert a.stage_config("genoprob") == b.stage_config("genoprob")
-    assert a.stage_config("scan2d") != b.stage_config("scan2d")
+    assert a.stage_config(registry.get("genoprob")) == b.stage_config(registry.get("genoprob"))
+    assert a.stage_config(registry.get("scan2d")) != b.stage_config(registry.get("scan2d"))
 
 
 def test_reference_lists_every_section():

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qtlhpc.data.cross import COMPATIBLE_STATES, Cross
+from qtlhpc.io.cross import COMPATIBLE_STATES, Cross
 from qtlhpc.errors import ConfigError, InputError
-from qtlhpc.genoprob import (
+from qtlhpc.genetics.genoprob import (
     calc_genoprob,
     genoprob_chromosome,
     map_distance,
@@ -358,7 +358,7 @@ def calibration_bias(cross, true_genotypes):
 
 
 def simulated(cross_type):
-    from qtlhpc.simulate import simulate_cross
+    from qtlhpc.genetics.simulate import simulate_cross
 
     return simulate_cross(cross_type, 1000, n_chromosomes=2, chromosome_length_cM=60, markers_per_chromosome=13,
                           missing_rate=0.4, seed=5)

@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from qtlhpc.epistasis import hk
-from qtlhpc.epistasis.hk import effects_hk, scan1d_hk, scan2d_hk, xu_codes
+from qtlhpc.genetics import hk
+from qtlhpc.genetics.hk import effects_hk, scan1d_hk, scan2d_hk, xu_codes
 from qtlhpc.errors import InputError
 from qtlhpc.parallel import PairBlock, pair_blocks
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from qtlhpc.epistasis import hk, hk_kernels
-from qtlhpc.genoprob import chromosome_chain, pair_posterior
+from qtlhpc.genetics import hk, hk_kernels
+from qtlhpc.genetics.genoprob import chromosome_chain, pair_posterior
 
 
 @pytest.mark.parametrize("cross_type", ["bc", "f2"])

@@ -6,11 +6,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from qtlhpc.data.cross import Cross
-from qtlhpc.epistasis import hk
-from qtlhpc.epistasis.hk import scan1d_hk, scan2d_hk
+from qtlhpc.io.cross import Cross
+from qtlhpc.genetics import hk
+from qtlhpc.genetics.hk import scan1d_hk, scan2d_hk
 from qtlhpc.errors import InputError
-from qtlhpc.genoprob import GenomePairProbabilities, calc_genoprob
+from qtlhpc.genetics.genoprob import GenomePairProbabilities, calc_genoprob
 from qtlhpc.parallel import PairBlock, pair_blocks
 
 
@@ -222,8 +222,8 @@ def test_matches_r_qtl_for_markers_at_one_position(error_prob, tmp_path):
 
 
 def test_stage_block_uses_joint_probabilities_for_each_traits_individuals():
-    from qtlhpc.stages.scan2d import hk_block
-    from qtlhpc.stages.scan_inputs import ScanInputs, TraitData
+    from qtlhpc.methods.pepis.drivers.scan2d import hk_block
+    from qtlhpc.methods.pepis.drivers.scan_inputs import ScanInputs, TraitData
 
     cross = _small_cross("f2", n=30, seed=5)
     genoprob = calc_genoprob(cross, step=5.0)
@@ -250,7 +250,7 @@ def test_stage_block_uses_joint_probabilities_for_each_traits_individuals():
 
 def test_permutation_maxima_use_the_joint_probabilities():
     """max_lod_hk_2d with pair_probs: the full-LOD maximum of each permutation is that of a direct scan."""
-    from qtlhpc.epistasis.permutation import max_lod_hk_2d, permuted_phenotypes
+    from qtlhpc.methods.pepis.kernels.permutation import max_lod_hk_2d, permuted_phenotypes
 
     cross = _small_cross("f2", n=50, seed=3)
     genoprobs = calc_genoprob(cross, step=10.0)

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from qtlhpc.data import load_cross, read_pepis, read_plink, read_rqtl_csv, read_rqtl_csvs, read_tsv_cross
+from qtlhpc.io import load_cross, read_pepis, read_plink, read_rqtl_csv, read_rqtl_csvs, read_tsv_cross
 from qtlhpc.errors import ConfigError, InputError
 
 HEADER = "id,weight,m1,m2,m3\n,,1,1,2\n,,0,5,0\n"
@@ -63,7 +63,7 @@ def test_ids_only_in_phenotype_file_with_strict_policy(tmp_path):
 def test_ids_only_in_genotype_file_warns_and_intersects_by_default(tmp_path, caplog):
     geno = write(tmp_path, "g.csv", "id,m1,m2\n,1,1\n,0,5\na,A,H\nb,H,A\nc,A,A\n")
     pheno = write(tmp_path, "p.csv", "id,y\nc,3\na,1\n")
-    with caplog.at_level(logging.WARNING, logger="qtlhpc.data"):
+    with caplog.at_level(logging.WARNING, logger="qtlhpc.io"):
         cross = read_rqtl_csvs(geno, pheno, "bc")
     assert list(cross.individuals) == ["a", "c"]
     np.testing.assert_array_equal(cross.phenotypes[:, 0], [1, 3])

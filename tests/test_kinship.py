@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from qtlhpc.data.cross import Cross
-from qtlhpc.epistasis.coding import additive_dominance_codes, codes_from_cross
-from qtlhpc.epistasis.kinship import (
+from qtlhpc.io.cross import Cross
+from qtlhpc.methods.pepis.kernels.coding import additive_dominance_codes, codes_from_cross
+from qtlhpc.methods.pepis.kernels.kinship import (
     KINSHIP_NAMES,
     kinship_diagonals,
     kinship_matrices,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from mpi_helpers import run_mpi
-from qtlhpc.epistasis.kinship import kinship_matrices
-from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
-from qtlhpc.epistasis.reml import combined_kinship
-from qtlhpc.epistasis.scan1d import scan1d
+from qtlhpc.methods.pepis.kernels.kinship import kinship_matrices
+from qtlhpc.methods.pepis.kernels.null_model import null_background, rotate, rotate_columns
+from qtlhpc.methods.pepis.kernels.reml import combined_kinship
+from qtlhpc.methods.pepis.kernels.scan1d import scan1d
 
 CONFIG = """
 [run]
@@ -58,7 +58,7 @@ def test_loco_kinships_and_scan_match_direct_computation(tmp_path):
                 "kinship/additive_codes", "kinship/dominance_codes", "kinship/locus_chromosomes",
                 "kinship/kinship_names", "kinship/loco_matrices", "kinship/loco_chromosomes",
                 "varcomp/variance_ratios", "varcomp/component_names", "scan1d/lod", "scan1d/lrt")}
-        from qtlhpc.data.loader import load_cross
+        from qtlhpc.io.loader import load_cross
 
         cross = load_cross({"format": "rqtl-csv", "cross_type": "f2", "file": str(directory / "cross.csv")}, directory)
         outputs[n_ranks]["y"] = cross.phenotypes[:, 0]

@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from qtlhpc.epistasis.hk import scan1d_hk, scan2d_hk
-from qtlhpc.epistasis.permutation import (
+from qtlhpc.genetics.hk import scan1d_hk, scan2d_hk
+from qtlhpc.methods.pepis.kernels.permutation import (
     PermutationMaxima,
     adjusted_pvalues,
     max_lod_hk_1d,

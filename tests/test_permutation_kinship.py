@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
-from qtlhpc.epistasis.permutation import permutation_order
-from qtlhpc.epistasis.permutation_kinship import max_lod_kinship_1d, max_lod_kinship_2d
-from qtlhpc.epistasis.scan1d import scan1d
-from qtlhpc.epistasis.scan2d import scan2d_block
+from qtlhpc.methods.pepis.kernels.null_model import null_background, rotate, rotate_columns
+from qtlhpc.methods.pepis.kernels.permutation import permutation_order
+from qtlhpc.methods.pepis.kernels.permutation_kinship import max_lod_kinship_1d, max_lod_kinship_2d
+from qtlhpc.methods.pepis.kernels.scan1d import scan1d
+from qtlhpc.methods.pepis.kernels.scan2d import scan2d_block
 from qtlhpc.parallel import triangle_row_blocks
 
 

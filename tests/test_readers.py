@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qtlhpc.data import (
+from qtlhpc.io import (
     INPUT_OPTIONS,
     Cross,
     epistatic_codes,
@@ -24,7 +24,7 @@ from qtlhpc.data import (
     write_rqtl_csv,
     write_rqtl_csvs,
 )
-from qtlhpc.data.cross import OBSERVED_CODES
+from qtlhpc.io.cross import OBSERVED_CODES
 
 FIXTURES = Path(__file__).parent / "data"
 CROSS_TYPES = ("bc", "riself", "risib", "f2", "imf2", "generic")
@@ -96,7 +96,7 @@ def test_csvs_keeps_common_individuals_with_a_warning(tmp_path, caplog):
     lines = (tmp_path / "pheno.csv").read_text().splitlines()
     extra = "stranger," + ",".join(["1"] * 3)
     (tmp_path / "pheno.csv").write_text("\n".join([lines[0], extra] + lines[3:]) + "\n")  # drop ind0, ind1
-    with caplog.at_level(logging.WARNING, logger="qtlhpc.data"):
+    with caplog.at_level(logging.WARNING, logger="qtlhpc.io"):
         got = read_rqtl_csvs(tmp_path / "geno.csv", tmp_path / "pheno.csv", "bc")
     assert list(got.individuals) == [f"ind{k}" for k in range(2, 9)]
     np.testing.assert_array_equal(got.genotypes, cross.genotypes[2:])
@@ -185,7 +185,7 @@ def test_plink_bp_positions_and_phenotype_table(tmp_path, caplog):
         "bp_position": [1_500_000, 2_000_000, 10]})
     write_matrix_tsv(tmp_path / "pheno.tsv", ["d", "b", "a", "c"], ["y", "age"],
                      [[4.0, 40], [2.0, 20], [1.0, 10], [3.0, 30]], id_name="IID")
-    with caplog.at_level(logging.WARNING, logger="qtlhpc.data"):
+    with caplog.at_level(logging.WARNING, logger="qtlhpc.io"):
         cross = read_plink(tmp_path / "g.bed", "f2", phenotypes=tmp_path / "pheno.tsv", covariates=["age"])
     assert "base-pair positions / 1e6" in caplog.text
     np.testing.assert_array_equal(cross.positions, [1.5, 2.0, 1e-5])
@@ -314,7 +314,7 @@ def test_large_csv_reads_in_seconds(tmp_path):
 def test_fast_label_paths_equal_the_obvious_cell_by_cell_mapping(seed):
     """The byte fast path and the dict path give the same codes as mapping every cell in Python,
     with adjacent blank / 'NA' / '-' cells and cells at the row ends."""
-    from qtlhpc.data.tables import Rows, lookup_codes, single_char_codes
+    from qtlhpc.io.tables import Rows, lookup_codes, single_char_codes
     rng = np.random.default_rng(seed)
     vocabulary = np.array(["A", "H", "B", "D", "C", "-", "NA", ""])
     cells = vocabulary[rng.integers(0, len(vocabulary), size=(12, 9))]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from qtlhpc.epistasis.kinship import kinship_matrices
-from qtlhpc.epistasis.reml import combined_kinship, fit_reml, fit_reml_many
+from qtlhpc.methods.pepis.kernels.kinship import kinship_matrices
+from qtlhpc.methods.pepis.kernels.reml import combined_kinship, fit_reml, fit_reml_many
 from qtlhpc.errors import InputError
 from qtlhpc.parallel import unit_rng
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-import qtlhpc.schema.epistasis  # noqa: F401  (declares the datasets written below)
+import qtlhpc.methods.pepis.schema  # noqa: F401  (declares the datasets written below)
 from qtlhpc.errors import InputError
 from qtlhpc.parallel import n_pairs, pair_index
 from qtlhpc.report import write_report

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from qtlhpc.epistasis.null_model import null_background, rotate, rotate_columns
-from qtlhpc.epistasis.scan1d import random_pvalue, scan1d
+from qtlhpc.methods.pepis.kernels.null_model import null_background, rotate, rotate_columns
+from qtlhpc.methods.pepis.kernels.scan1d import random_pvalue, scan1d
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_mixture_pvalue_is_the_chi_bar_square():
 
 def test_closed_form_chi2_tails_match_scipy():
     import scipy.stats
-    from qtlhpc.epistasis.scan1d import chi2_tail
+    from qtlhpc.methods.pepis.kernels.scan1d import chi2_tail
 
     statistic = np.linspace(0.0, 90.0, 500)
     for df in range(1, 7):

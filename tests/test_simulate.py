@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qtlhpc.errors import ConfigError
-from qtlhpc.simulate import (
+from qtlhpc.genetics.simulate import (
     SIMULATE_OPTIONS,
     simulate_cross,
     simulate_from_config,

@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
-import qtlhpc.schema.epistasis  # noqa: F401  (declares the epistatic stages' datasets)
 from qtlhpc.store import ResultsFile
 
 # Stages shown in the header, in pipeline order; others found in the file follow.

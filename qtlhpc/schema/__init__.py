@@ -1,7 +1,7 @@
 """The results schema: every dataset qtlhpc stores, declared once with its dims, dtype, unit and meaning.
 
-Each method has a module ``qtlhpc/schema/<method>.py`` that calls :func:`declare` at import time for
-the datasets of its stage.  The declarations drive
+Each room (``qtlhpc/methods/<method>/schema.py``, and the shared ``qtlhpc/genetics/schema.py`` and
+``qtlhpc/report/schema.py``) calls :func:`declare` at import time for the datasets of its stages.  The declarations drive
 
 * the HDF5 attributes written on every dataset (``dims``, ``unit``, ``description``, ``dtype``),
 * the store, which refuses undeclared names and arrays of the wrong rank (``qtlhpc.store``),
@@ -19,7 +19,6 @@ Dtypes are numpy names (``float64``, ``float32``, ``int64``, ``int32``, ``uint8`
 from __future__ import annotations
 
 import difflib
-import importlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -61,6 +60,9 @@ STAGE_ATTRIBUTES: Dict[str, str] = {
     "status": "`running` while the stage is being computed, `complete` once all its datasets are written",
     "config_json": "the stage's configuration as canonical JSON (sorted keys)",
     "config_sha256": "SHA-256 of config_json: a rerun with the same value resumes, another restarts the stage",
+    "result_id": "a new random id each time the stage starts over: the identity of these results",
+    "lineage_json": "the result_id of every stage this one read, as JSON; when one of them has another "
+                    "result_id now (it was recomputed), this stage is stale and readers refuse it",
     "command_line": "the command line that started (or last resumed) the stage",
     "n_ranks": "number of MPI ranks of the run that last worked on the stage",
     "parallel_io": "whether that run wrote through parallel HDF5 (mpio) or through rank 0",
@@ -154,7 +156,7 @@ def declare(stage: str, name: str, dims, dtype: str, unit: str, description: str
         raise ValueError(f"{stage}/{name}: a description is required")
     variable = Variable(stage, name, dims, dtype, unit or "", description.strip(), labels_for)
     if variable.path in _REGISTRY:
-        raise ValueError(f"{variable.path} is already declared (in qtlhpc/schema/{stage}.py?)")
+        raise ValueError(f"{variable.path} is already declared (by another room's schema.py?)")
     _REGISTRY[variable.path] = variable
     return variable
 
@@ -239,9 +241,7 @@ def render_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-# Method modules declare their datasets at import; extend this list to add a method's schema.
-_METHOD_MODULES = ["genoprob", "epistasis", "report"]
+# Every room's schema module declares its datasets at import (the rooms are found by the registry).
+from qtlhpc.stages import registry as _registry  # noqa: E402
 
-for _module in _METHOD_MODULES:
-    importlib.import_module(f"{__name__}.{_module}")
-del _module
+_registry.load_schemas()

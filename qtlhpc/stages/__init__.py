@@ -1,48 +1,41 @@
-"""Stage drivers: read inputs, validate, call kernels through the distributed wrappers, write results.
+"""The stage framework: declarations (:mod:`~qtlhpc.stages.spec`), the one registry of stages
+(:mod:`~qtlhpc.stages.registry`), the run context and checkpointed writes
+(:mod:`~qtlhpc.stages.runtime`) and array stages (:mod:`~qtlhpc.stages.sharded`).
 
-``STAGES`` maps a stage name to ``"module:function"``; drivers are imported only when run, so a stage
-whose optional dependencies are missing does not stop the others.
+No method code lives here: each method's stages are declared in its room
+(``qtlhpc/methods/<method>/stages.py``) and found by the registry.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
+from typing import List
 
-STAGES = {
-    "genoprob": "qtlhpc.stages.genoprob:run_genoprob",
-    "kinship": "qtlhpc.stages.kinship:run_kinship",
-    "varcomp": "qtlhpc.stages.varcomp:run_varcomp",
-    "scan1d": "qtlhpc.stages.scan1d:run_scan1d",
-    "scan2d": "qtlhpc.stages.scan2d:run_scan2d",
-    "permutations": "qtlhpc.stages.permutations:run_permutations",
-    "merge-permutations": "qtlhpc.stages.permutations:run_merge_permutations",
-    "report": "qtlhpc.stages.report:run_report",
-}
-
-#: named pipelines: `qtlhpc run pepis CONFIG` runs these stages in order
-PIPELINES = {
-    "pepis": ["genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations"],
-}
+from qtlhpc.stages import registry
 
 
-def resolve(stage: str):
-    module_name, function_name = STAGES[stage].split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+def stage_sequence(context, stage: str) -> List[str]:
+    """The stages ``qtlhpc run STAGE`` runs: one stage, a method's pipeline, or ``run.stages`` for ``all``."""
+    names = context.config.section("run")["stages"] if stage == "all" else [stage]
+    pipelines = registry.pipelines()
+    out: List[str] = []
+    for name in names:
+        if name in pipelines:
+            out += registry.pipeline(name, context.config)
+        else:
+            registry.get(name)
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def run_stage(context, stage: str, **options) -> None:
-    """Run one stage, or with ``stage == "all"`` every stage in ``run.stages`` in order."""
-    from qtlhpc.errors import ConfigError
-
-    if stage == "all":
-        names = context.config.section("run")["stages"]
-    else:
-        names = PIPELINES.get(stage, [stage])
-    for name in names:
-        if name not in STAGES:
-            raise ConfigError(f"stage {name!r} is not available in this version; stages: {', '.join(STAGES)}")
+    """Run one stage, a method's pipeline (``pepis``), or with ``stage == "all"`` every stage in
+    ``run.stages`` in order.  Each stage sees only the config sections its declaration names."""
+    for name in stage_sequence(context, stage):
+        spec = registry.get(name)
         started = time.time()
         context.log.info("stage %s: starting on %d rank(s)", name, context.size)
-        resolve(name)(context, **options) if options else resolve(name)(context)
+        stage_context = context.for_stage(spec)
+        driver = spec.resolve()
+        driver(stage_context, **options) if options else driver(stage_context)
         context.log.info("stage %s: done in %.1f s", name, time.time() - started)

@@ -11,12 +11,14 @@ import os
 import pathlib
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from qtlhpc.config import Config
-from qtlhpc.errors import QtlhpcError
+from qtlhpc.errors import ConfigError, QtlhpcError
 from qtlhpc.parallel.comm import as_comm
+from qtlhpc.stages.spec import FRAMEWORK_SECTIONS, StageSpec
 
 
 class CollectiveError(QtlhpcError):
@@ -67,6 +69,39 @@ def setup_logging(comm, level: str = "info", per_rank_dir: str = "") -> logging.
     return logger
 
 
+class UndeclaredSectionError(QtlhpcError):
+    """A stage read a config section its declaration does not name: its config hash would miss it."""
+
+
+class StageConfig:
+    """The config as one stage sees it: only the sections its :class:`StageSpec` declares.
+
+    Reading any other section raises, so a section that changes a stage's numbers cannot be left out
+    of its ``config_sha256`` (every stage test exercises this guard).
+    """
+
+    def __init__(self, config: Config, spec: StageSpec):
+        self._config = config
+        self.spec = spec
+
+    def section(self, name: str) -> Dict[str, Any]:
+        self.check(name)
+        return self._config.section(name)
+
+    def check(self, name: str) -> None:
+        if name not in self.spec.sections and name not in FRAMEWORK_SECTIONS:
+            raise UndeclaredSectionError(
+                f"stage {self.spec.name!r} read the config section [{name}], which its declaration "
+                f"(reads = {self.spec.sections}) does not name; add it to the StageSpec's reads")
+
+    @property
+    def unguarded(self) -> Config:
+        return self._config
+
+    def __getattr__(self, attribute):
+        return getattr(self._config, attribute)
+
+
 @dataclass
 class RunContext:
     """One invocation of a stage (or of `run all`) on a communicator."""
@@ -77,11 +112,20 @@ class RunContext:
     output: Optional[pathlib.Path] = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("qtlhpc"))
     _cache: Dict[str, Any] = field(default_factory=dict)
+    spec: Optional[StageSpec] = None
 
     def __post_init__(self):
         self.comm = as_comm(self.comm)
         if self.output is None:
             self.output = self.config.output
+
+    def for_stage(self, spec: StageSpec) -> "RunContext":
+        """This context for running ``spec``: its config guarded to the declared sections (shared cache)."""
+        config = self.config.unguarded if isinstance(self.config, StageConfig) else self.config
+        return dataclasses.replace(self, config=StageConfig(config, spec), spec=spec, _cache=self._cache)
+
+    def section(self, name: str) -> Dict[str, Any]:
+        return self.config.section(name)
 
     @property
     def rank(self) -> int:
@@ -98,8 +142,10 @@ class RunContext:
     def cross(self):
         """The input cross, read on rank 0 and broadcast (cached)."""
         if "cross" not in self._cache:
-            from qtlhpc.data.loader import load_cross
+            from qtlhpc.io.loader import load_cross
 
+            if isinstance(self.config, StageConfig):
+                self.config.check("input")
             options = self.config.raw.get("input")
             if not options:
                 raise QtlhpcError(f"{self.config.source}: no [input] section: say which files hold the cross "
@@ -123,15 +169,50 @@ class RunContext:
         return ResultsFile.open(path, self.comm, mode=mode, parallel_io=parallel_io)
 
 
-def begin_stage(context, results, name: str, *upstream: str, extra=None):
-    """Begin (or resume) stage ``name``; ``None`` when it is already complete with the same config.
+def check_needs(context, results) -> Dict[str, str]:
+    """Check, before anything is deleted, that the stages this one reads are fit to be read.
 
-    The stage's config is its own section, the input, the seed and the sections of the ``upstream``
-    stages whose results it uses, plus ``extra`` (so a change upstream restarts it).
+    Every needed stage present in ``results`` must be complete, not stale, and computed with the
+    configuration this run has for it; otherwise the error names the stage to rerun.  Returns the
+    lineage ``{needed stage: its result_id}`` that the new stage records (a later recomputation of
+    any of them marks this stage stale).
     """
-    config = context.config.stage_config(name, *upstream)
-    config.update(extra or {})
-    stage = results.begin_stage(name, config, command_line=context.command_line)
+    from qtlhpc.stages import registry
+
+    spec = context.spec
+    config = context.config.unguarded if isinstance(context.config, StageConfig) else context.config
+    lineage: Dict[str, str] = {}
+    for name in spec.needed_stages(config):
+        needed = registry.get(name)
+        state = results.stage_state(needed.group)
+        if state is None:
+            continue
+        rerun = f"run `qtlhpc run {name} CONFIG` first"
+        if state.status != "complete":
+            raise ConfigError(f"{results.path}: stage {spec.name!r} reads stage {needed.group!r}, which is "
+                              f"{state.status}{': ' + state.reason if state.reason else ''}; {rerun}")
+        expected = results.config_sha(config.stage_config(needed))
+        if state.config_sha256 != expected and needed.array is None:
+            raise ConfigError(f"{results.path}: stage {needed.group!r} in this file was computed with another "
+                              f"configuration than {config.source} gives it now; {rerun} (stages that read it "
+                              f"are then marked stale), then rerun {spec.name!r}")
+        lineage[needed.group] = state.result_id
+    return lineage
+
+
+def begin_stage(context, results, extra: Optional[Mapping[str, Any]] = None,
+                lineage: Optional[Dict[str, str]] = None):
+    """Begin (or resume) the context's stage; ``None`` when it is already complete and current.
+
+    Its config is every section its declaration reads, the seed and ``extra``; its lineage is the
+    result ids of the stages it reads (checked by :func:`check_needs` first, so a stage that cannot run
+    deletes nothing).  ``lineage`` is given when those stages live in another file (array task files).
+    """
+    spec = context.spec
+    if lineage is None:
+        lineage = check_needs(context, results)
+    config = context.config.stage_config(spec, extra)
+    stage = results.begin_stage(spec.group, config, command_line=context.command_line, lineage=lineage)
     return None if stage.is_complete else stage
 
 

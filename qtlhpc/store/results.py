@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -43,7 +44,8 @@ import h5py  # noqa: E402
 
 import qtlhpc  # noqa: E402
 from qtlhpc import schema  # noqa: E402
-from qtlhpc.errors import BackendUnavailableError, IncompleteResultError, InputError  # noqa: E402
+from qtlhpc.errors import (  # noqa: E402
+    BackendUnavailableError, IncompleteResultError, InputError, StaleResultError)
 from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm  # noqa: E402
 from qtlhpc.parallel.counter import SharedCounter  # noqa: E402
 from qtlhpc.parallel.partition import block_range  # noqa: E402
@@ -52,6 +54,7 @@ log = logging.getLogger("qtlhpc.store")
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
+STATUS_STALE = "stale"
 CHECKPOINT_GROUP = "_checkpoint"
 
 Selection = Tuple[slice, ...]
@@ -189,6 +192,51 @@ class DatasetInfo:
     description: str
 
 
+@dataclass(frozen=True)
+class StageState:
+    """Where a stage group stands: ``status`` is running, complete or stale (with the reason)."""
+
+    status: str
+    reason: str
+    config_sha256: str
+    result_id: str
+
+
+def _lineage(group) -> Dict[str, str]:
+    text = group.attrs.get("lineage_json", "{}")
+    return json.loads(text.decode() if isinstance(text, bytes) else str(text))
+
+
+def stage_state(h5, stage: str, _seen=()) -> Optional[StageState]:
+    """The :class:`StageState` of group ``stage`` of an open h5py file; ``None`` when absent.
+
+    A complete stage is stale when a stage it read (its lineage) now has another ``result_id`` (it was
+    recomputed), is not complete, or is stale itself.  Stages of its lineage absent from this file
+    (an array task file reads the run's results file) are not judged.
+    """
+    if stage not in h5 or not isinstance(h5[stage], h5py.Group):
+        return None
+    group = h5[stage]
+    status = str(_attribute_value(group.attrs.get("status", "")))
+    sha = str(_attribute_value(group.attrs.get("config_sha256", "")))
+    result_id = str(_attribute_value(group.attrs.get("result_id", "")))
+    if status != STATUS_COMPLETE:
+        return StageState(status, "", sha, result_id)
+    for upstream, recorded in _lineage(group).items():
+        if upstream in _seen:
+            continue
+        now = stage_state(h5, upstream, _seen + (stage,))
+        if now is None:
+            continue
+        if now.result_id != recorded:
+            return StageState(STATUS_STALE, f"{upstream!r} was recomputed after it; rerun {stage!r}", sha, result_id)
+        if now.status != STATUS_COMPLETE:
+            return StageState(STATUS_STALE, f"{upstream!r} is {now.status}"
+                              + (f" ({now.reason})" if now.reason else "") + f"; rerun it, then {stage!r}",
+                              sha, result_id)
+    return StageState(status, "", sha, result_id)
+
+
 @dataclass
 class StageInfo:
     name: str
@@ -315,24 +363,42 @@ class ResultsFile:
     # -- stages --------------------------------------------------------------------------------
 
     def stage_status(self, stage: str) -> Optional[str]:
-        """``"running"``, ``"complete"`` or ``None`` when the file has no such stage (collective)."""
-        return self._collective(lambda h5: str(h5[stage].attrs.get("status")) if stage in h5 else None)
+        """``"running"``, ``"complete"``, ``"stale"`` or ``None`` when the file has no such stage (collective)."""
+        state = self.stage_state(stage)
+        return None if state is None else state.status
 
-    def begin_stage(self, stage: str, config: dict, *, command_line: Optional[str] = None) -> "Stage":
-        """Start ``stage``, or resume it when the file has it with the same config (collective).
+    def stage_state(self, stage: str) -> Optional[StageState]:
+        """The stage's :class:`StageState` (status, why stale, config hash, result id), collective."""
+        return self._collective(lambda h5: stage_state(h5, stage))
 
-        A stage present with another config is deleted and started over (with a warning).
+    @staticmethod
+    def config_sha(config: dict) -> str:
+        """The ``config_sha256`` a stage with this config gets."""
+        return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+
+    def begin_stage(self, stage: str, config: dict, *, command_line: Optional[str] = None,
+                    lineage: Optional[Dict[str, str]] = None) -> "Stage":
+        """Start ``stage``, or resume it when the file has it with the same config and lineage (collective).
+
+        ``lineage`` maps each stage this one reads to that stage's ``result_id``.  A stage present with
+        another config or lineage is deleted and started over (with a warning), under a new
+        ``result_id``, which makes every stage that read the old results stale.
         """
         schema.get_stage(stage)
         config_json = canonical_json(config)
-        sha = hashlib.sha256(config_json.encode("utf-8")).hexdigest()
+        sha = self.config_sha(config)
+        lineage_json = json.dumps(dict(sorted((lineage or {}).items())))
         now = self._bcast(utc_now())
+        new_id = self._bcast(uuid.uuid4().hex)
         command_line = self._bcast(command_line if command_line is not None else " ".join(sys.argv))
 
         def begin(h5):
             if stage in h5:
                 group = h5[stage]
                 old_sha = str(group.attrs.get("config_sha256", ""))
+                same_lineage = _lineage(group) == json.loads(lineage_json)
+                if old_sha == sha and not same_lineage:
+                    old_sha = "another lineage"
                 if old_sha == sha:
                     complete = str(group.attrs.get("status")) == STATUS_COMPLETE
                     if not complete:
@@ -348,6 +414,8 @@ class ResultsFile:
             group.attrs["status"] = STATUS_RUNNING
             group.attrs["config_json"] = config_json
             group.attrs["config_sha256"] = sha
+            group.attrs["result_id"] = new_id
+            group.attrs["lineage_json"] = lineage_json
             self._set_run_attributes(group, command_line)
             group.attrs["started"] = now
             group.attrs["resumed"] = ""
@@ -358,9 +426,13 @@ class ResultsFile:
         outcome, complete, old_sha = self._collective(begin)
         if self.rank == 0:
             if outcome == "restart":
-                log.warning("%s: stage %r was computed with another configuration (config_sha256 %s..., now "
-                            "%s...); its results are deleted and the stage starts over", self.path, stage,
-                            old_sha[:12], sha[:12])
+                if old_sha == "another lineage":
+                    log.warning("%s: stage %r read results that were recomputed since; it starts over", self.path,
+                                stage)
+                else:
+                    log.warning("%s: stage %r was computed with another configuration (config_sha256 %s..., now "
+                                "%s...); its results are deleted and the stage starts over", self.path, stage,
+                                old_sha[:12], sha[:12])
             elif outcome == "resume":
                 log.info("%s: stage %r %s", self.path, stage,
                          "is complete with this configuration: skipped" if complete else "resumes")
@@ -411,6 +483,11 @@ class ResultsFile:
                              file=self.path)
         group = h5[variable.stage]
         status = str(group.attrs.get("status", ""))
+        if status == STATUS_COMPLETE and not allow_incomplete:
+            state = stage_state(h5, variable.stage)
+            if state.status == STATUS_STALE:
+                raise StaleResultError(f"{self.path}: stage {variable.stage!r} is stale: {state.reason} "
+                                       f"(`qtlhpc run {variable.stage} CONFIG`)")
         if status != STATUS_COMPLETE and not allow_incomplete:
             raise IncompleteResultError(
                 f"{self.path}: stage {variable.stage!r} is not complete (status {status!r}): it was interrupted "
@@ -450,7 +527,10 @@ def _describe(h5) -> List[StageInfo]:
         if not isinstance(group, h5py.Group):
             continue
         attributes = {k: _attribute_value(v) for k, v in group.attrs.items()}
-        info = StageInfo(stage_name, str(attributes.get("status", "")), attributes)
+        state = stage_state(h5, stage_name)
+        if state.reason:
+            attributes["stale_because"] = state.reason
+        info = StageInfo(stage_name, state.status, attributes)
         for name, dataset in group.items():
             if not isinstance(dataset, h5py.Dataset):
                 continue

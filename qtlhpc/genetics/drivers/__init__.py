@@ -1,0 +1,1 @@
+"""Stage drivers of the shared genetics stages (genoprob) and of `qtlhpc simulate`."""

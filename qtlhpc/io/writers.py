@@ -1,0 +1,153 @@
+"""Writers of the input formats, for round trips, the simulator and the demo.
+
+Numbers are written in Python's shortest round-trip form (``repr(float)``), so reading a written file
+gives back exactly the same arrays; integer-valued float matrices are written as integers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from qtlhpc.io.cross import ADDITIVE_CODE, DOMINANCE_CODE, GENOTYPE_STATES, Cross
+from qtlhpc.io.rqtl import genotype_labels_for
+
+
+def format_numbers(values: np.ndarray, missing: str = "NA") -> np.ndarray:
+    """A float array as strings: exact shortest form, ``missing`` for NaN, integers without ``.0``."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty(values.shape, dtype=object)
+    nan = np.isnan(values)
+    integral = ~nan & np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+    out[nan] = missing
+    out[integral] = values[integral].astype(np.int64).astype(str)
+    rest = ~nan & ~integral
+    out[rest] = [repr(float(v)) for v in values[rest]]
+    return out.astype(str)
+
+
+def genotype_strings(cross: Cross, genotype_labels: Optional[Sequence[str]] = None, missing: str = "-") -> np.ndarray:
+    """``(n_individuals, n_markers)`` label strings of a cross's genotypes (numbers for generic)."""
+    if cross.cross_type == "generic":
+        return format_numbers(cross.genotypes, missing)
+    labels = genotype_labels_for(cross.cross_type, genotype_labels)
+    lookup = np.array([missing] + list(labels), dtype=object)
+    assert cross.genotypes.max(initial=0) <= len(labels), "genotype code without a label"
+    return lookup[cross.genotypes.astype(np.intp)].astype(str)
+
+
+def genotype_lines(cross: Cross, genotype_labels=None, missing: str = "-", sep: str = ",") -> list:
+    """One string per individual: its genotype labels joined by ``sep``.
+
+    Single-character labels (the usual case) are written through a byte table, without a Python
+    string per cell."""
+    if cross.cross_type != "generic" and cross.n_markers:
+        labels = list(genotype_labels_for(cross.cross_type, genotype_labels))
+        if all(len(t) == 1 and t.isascii() and t != "\0" for t in labels + [sep]):
+            placeholder = missing if len(missing) == 1 and missing.isascii() else "\0"
+            table = np.frombuffer("".join([placeholder] + labels).encode("ascii"), dtype=np.uint8)
+            buffer = np.full((cross.n_individuals, 2 * cross.n_markers - 1), ord(sep), dtype=np.uint8)
+            buffer[:, ::2] = table[cross.genotypes.astype(np.intp)]
+            lines = [row.tobytes().decode("ascii") for row in buffer]
+            if placeholder != missing:
+                lines = [line.replace(placeholder, missing) for line in lines]
+            return lines
+        words = [missing] + labels
+        return [sep.join(map(words.__getitem__, row)) for row in cross.genotypes.tolist()]
+    return [sep.join(row) for row in genotype_strings(cross, genotype_labels, missing).tolist()]
+
+
+def _write_lines(path, rows, sep: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for row in rows:
+            handle.write(sep.join(row))
+            handle.write("\n")
+
+
+def _individual_columns(cross: Cross, id_name: str):
+    names = [id_name] + list(cross.phenotype_names) + list(cross.covariate_names)
+    values = np.column_stack([cross.phenotypes, cross.covariates]) if cross.covariates.size else cross.phenotypes
+    block = np.column_stack([cross.individuals.astype(str), format_numbers(values.reshape(cross.n_individuals, -1))])
+    return names, block
+
+
+def write_rqtl_csv(cross: Cross, path, genotype_labels=None, missing: str = "-", id_name: str = "id",
+                   sep: str = ",") -> None:
+    """Write an R/qtl ``csv`` file: ID column, phenotypes, covariates (as phenotype columns), markers.
+
+    Phenotype missing values are written ``NA``, genotype missing values ``missing``.  Read it back
+    with ``covariates=list(cross.covariate_names)`` to recover the covariates.
+    """
+    names, individual_block = _individual_columns(cross, id_name)
+    n_extra = len(names)
+    rows = [names + list(cross.markers),
+            [""] * n_extra + list(cross.chromosomes),
+            [""] * n_extra + list(format_numbers(cross.positions))]
+    lines = genotype_lines(cross, genotype_labels, missing, sep)
+    body = [sep.join(left) + (sep + right if cross.n_markers else "")
+            for left, right in zip(individual_block.tolist(), lines)]
+    _write_lines(path, rows + [[line] for line in body], sep)
+
+
+def write_rqtl_csvs(cross: Cross, genotype_path, phenotype_path, genotype_labels=None, missing: str = "-",
+                    id_name: str = "id", sep: str = ",") -> None:
+    """Write an R/qtl ``csvs`` pair: genotypes (ID + markers with map rows) and phenotypes (ID + traits
+    + covariates)."""
+    rows = [[id_name] + list(cross.markers), [""] + list(cross.chromosomes),
+            [""] + list(format_numbers(cross.positions))]
+    lines = genotype_lines(cross, genotype_labels, missing, sep)
+    body = [[f"{name}{sep}{line}"] for name, line in zip(cross.individuals.tolist(), lines)]
+    _write_lines(genotype_path, rows + body, sep)
+    names, individual_block = _individual_columns(cross, id_name)
+    _write_lines(phenotype_path, [names] + individual_block.tolist(), sep)
+
+
+def write_matrix_tsv(path, ids: Sequence[str], names: Sequence[str], values: np.ndarray, id_name: str = "id",
+                     missing: str = "NA", sep: str = "\t") -> None:
+    """Write a table: header ``id_name, names...``, then one row per ID. ``values (n_ids, n_names)``."""
+    values = np.asarray(values, dtype=float).reshape(len(ids), len(names))
+    body = np.column_stack([np.asarray(ids, dtype=str), format_numbers(values, missing)])
+    _write_lines(path, [[id_name] + [str(n) for n in names]] + body.tolist(), sep)
+
+
+def write_map(path, markers, chromosomes, positions, sep: str = "\t") -> None:
+    """Write a map file: header ``marker chromosome position``, one row per marker."""
+    rows = [["marker", "chromosome", "position"]]
+    rows += np.column_stack([np.asarray(markers, dtype=str), np.asarray(chromosomes, dtype=str),
+                             format_numbers(positions)]).tolist()
+    _write_lines(path, rows, sep)
+
+
+def epistatic_codes(cross: Cross):
+    """``(Z, W)`` each ``(n_individuals, n_markers)``: the cross's own codes if present, else Xu's (2013)
+    codes of the fully informative genotypes (Z = 1/0/-1 for AA/AB/BB, W = 1 for AB, -1 for AA or BB);
+    missing and partially informative genotypes give NaN (their expectations need genotype
+    probabilities)."""
+    if cross.additive_codes is not None and cross.dominance_codes is not None:
+        return np.asarray(cross.additive_codes, float), np.asarray(cross.dominance_codes, float)
+    assert cross.cross_type != "generic", "a generic cross needs additive_codes and dominance_codes"
+    states = GENOTYPE_STATES[cross.cross_type]
+    z_lookup = np.full(6, np.nan)
+    w_lookup = np.full(6, np.nan)
+    for code, state in enumerate(states, start=1):
+        z_lookup[code] = ADDITIVE_CODE[state]
+        w_lookup[code] = DOMINANCE_CODE[state]
+    index = cross.genotypes.astype(np.intp)
+    return z_lookup[index], w_lookup[index]
+
+
+def write_pepis(cross: Cross, z_path, w_path, pheno_path, map_path=None, id_name: str = "id",
+                sep: str = "\t") -> None:
+    """Write PEPIS-style input: Z and W matrices (header of marker names, first column IDs), a phenotype
+    table (ID + traits + covariates) and, if ``map_path``, a map file.  See :func:`epistatic_codes`."""
+    additive, dominance = epistatic_codes(cross)
+    write_matrix_tsv(z_path, cross.individuals, cross.markers, additive, id_name, sep=sep)
+    write_matrix_tsv(w_path, cross.individuals, cross.markers, dominance, id_name, sep=sep)
+    names, individual_block = _individual_columns(cross, id_name)
+    _write_lines(pheno_path, [names] + individual_block.tolist(), sep)
+    if map_path is not None:
+        write_map(map_path, cross.markers, cross.chromosomes, cross.positions, sep)

@@ -1,0 +1,92 @@
+"""Stage ``varcomp``: REML variance ratios of the polygenic background, one trait per work block.
+
+Traits share the kinship matrices; each trait is a block (checkpointed), traits are spread over the
+ranks. Every rank that fits a trait reads the kinships it needs (memory: ``k n^2`` floats per rank,
+see docs/memory.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qtlhpc.methods.pepis.kernels.reml import fit_reml
+from qtlhpc.parallel import block_range
+from qtlhpc.methods.pepis.drivers.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
+from qtlhpc.stages.runtime import begin_stage, run_on_root, write_blocks
+
+STAGE = "varcomp"
+
+
+def background_kinships(results, requested):
+    """Names and indices (in kinship/matrices) of the kinships of the background, in stored order."""
+    stored = [str(n) for n in results.read("kinship/kinship_names")]
+    names = [name for name in stored if name in requested]
+    return names, [stored.index(name) for name in names]
+
+
+def run_varcomp(context) -> None:
+    options = context.config.section(STAGE)
+    cross = context.cross()
+    trait_indices = select_traits(cross, options["traits"])
+    design, covariate_names = design_matrix(cross, options["covariates"])
+    trait_names = [str(cross.phenotype_names[j]) for j in trait_indices]
+    # validate every trait up front (on rank 0, error broadcast): a bad trait fails before any fit
+    masks = run_on_root(context.comm, lambda: [
+        check_trait(name, cross.phenotypes[:, j], design, context.log) for name, j in zip(trait_names, trait_indices)])
+    with context.open_results() as results:
+        require_stage(results, "kinship", "variance-component fit", context.output)
+        stage = begin_stage(context, results)
+        if stage is None:
+            return
+        names, stored_index = background_kinships(results, options["kinships"])
+        n_traits, n_kinships = len(trait_names), len(names)
+        stage.write("trait_names", np.array(trait_names, dtype=str))
+        stage.write("component_names", np.array(names + ["residual"], dtype=str))
+        stage.write("covariate_names", np.array(covariate_names, dtype=str))
+        stage.write("n_individuals_used", np.array([int(m.sum()) for m in masks]))
+        shapes = {
+            "variance_ratios": (n_traits, n_kinships), "variance_ratio_se": (n_traits, n_kinships),
+            "residual_variance": (n_traits,), "variance_proportions": (n_traits, n_kinships + 1),
+            "fixed_effects": (n_traits, design.shape[1]), "fixed_effect_se": (n_traits, design.shape[1]),
+            "reml_loglik": (n_traits,), "iterations": (n_traits,), "converged": (n_traits,), "used_fallback": (n_traits,),
+        }
+        writer = stage.blocked(shapes, n_blocks=n_traits, key="traits")
+        first, last = block_range(n_traits, context.rank, context.size)
+        mine = writer.pending(range(first, last))
+        # reading is collective: every rank reads, even one with no trait to fit
+        kernels = dict(zip(names, results_read_kinships(results, stored_index)))
+
+        def compute(trait):
+            keep = masks[trait]
+            subset = kernels if keep.all() else {name: matrix[np.ix_(keep, keep)] for name, matrix in kernels.items()}
+            fit = fit_reml(cross.phenotypes[keep, trait_indices[trait]], design[keep], subset,
+                           max_iterations=options["max_iter"], tolerance=options["tolerance"])
+            row = slice(trait, trait + 1)
+            values = {
+                "variance_ratios": fit.lambdas, "variance_ratio_se": fit.lambda_se,
+                "residual_variance": [fit.sigma2], "variance_proportions": fit.proportions,
+                "fixed_effects": fit.fixed_effects, "fixed_effect_se": fit.fixed_effects_se,
+                "reml_loglik": [fit.loglik], "iterations": [fit.iterations], "converged": [fit.converged],
+                "used_fallback": ["lbfgsb" in fit.method],
+            }
+            pieces = {}
+            for name, value in values.items():
+                value = np.asarray(value)
+                pieces[name] = ((row,) + (slice(None),) * (len(shapes[name]) - 1), value.reshape((1,) + shapes[name][1:]))
+            if fit.on_boundary is not None and fit.on_boundary[-1]:
+                context.log.warning("varcomp: trait %s: the residual variance is on its boundary 0 (a kinship of full "
+                                    "rank absorbs all variance); its ratios are unstable, consider fewer kinships "
+                                    "(varcomp.kinships)", trait_names[trait])
+            context.log.info("varcomp: trait %s: %s, sigma2 %.4g, REML logL %.6f (%s, %d iterations%s)",
+                             trait_names[trait], ", ".join(f"{k}={v:.4g}" for k, v in zip(names, fit.lambdas)),
+                             fit.sigma2, fit.loglik, fit.method, fit.iterations,
+                             "" if fit.converged else ", NOT converged")
+            return pieces
+
+        write_blocks(context, writer, "varcomp", mine, compute)
+        stage.finish()
+
+
+def results_read_kinships(results, stored_index):
+    """The selected kinship matrices ``(n, n)`` each, read one at a time (memory: ``k n^2`` floats)."""
+    return [results.read("kinship/matrices", (slice(i, i + 1),))[0] for i in stored_index]

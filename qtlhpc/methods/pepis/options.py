@@ -1,0 +1,59 @@
+"""Config sections of the PEPIS method: ``[kinship]``, ``[varcomp]``, ``[scan1d]``, ``[scan2d]``,
+``[permutations]``."""
+
+from qtlhpc.config import Option
+from qtlhpc.stages.spec import SectionSpec
+
+KINSHIPS = ("a", "d", "aa", "ad", "da", "dd")
+
+KINSHIP_OPTIONS = {
+    "which": Option(list, list(KINSHIPS), "kinship matrices to compute", KINSHIPS),
+    "positions": Option(str, "markers", "build the codes at the markers or at every genoprob position",
+                        ("markers", "grid")),
+    "block_rows": Option(int, 128, "rows of individuals per checkpointed block"),
+    "marker_block": Option(int, 16, "markers per block of the ordered prefix sums (speed only)"),
+    "loco": Option(bool, False, "also compute leave-one-chromosome-out kinships (for scan1d.loco)"),
+}
+
+VARCOMP_OPTIONS = {
+    "traits": Option(list, [], "traits to analyse (empty: all phenotypes); also the traits of the HK scans"),
+    "covariates": Option(list, [], "covariates (by name) added to the intercept as fixed effects; also those "
+                                   "of the HK scans"),
+    "kinships": Option(list, list(KINSHIPS), "kinships in the polygenic background", KINSHIPS),
+    "max_iter": Option(int, 100, "maximum REML iterations"),
+    "tolerance": Option(float, 1e-8, "relative convergence tolerance on the REML log-likelihood"),
+}
+
+SCAN1D_OPTIONS = {
+    "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott, no kinship)",
+                    ("random", "fixed", "hk")),
+    "block_markers": Option(int, 256, "markers per checkpointed block"),
+    "loco": Option(bool, False, "kinship models: test each chromosome's loci over a background built from the "
+                                "other chromosomes (needs kinship.loco; variance ratios from varcomp)"),
+}
+
+SCAN2D_OPTIONS = {
+    "model": Option(str, "random", "random (PEPIS), fixed (GLS) or hk (Haley-Knott two-QTL scan)",
+                    ("random", "fixed", "hk")),
+    "tile": Option(int, 256, "a checkpointed block holds about tile^2 pairs (whole rows of the pair triangle)"),
+    "report_lod": Option(float, 3.0, "pairs with LOD above this get effects and standard errors stored"),
+    "max_reported_pairs": Option(int, 10000, "at most this many top pairs get effects stored"),
+    "same_chromosome": Option(str, "joint", "hk: pairs on one chromosome use the joint two-locus genotype "
+                                            "probabilities as R/qtl (joint) or the product of the marginal ones "
+                                            "(product: faster, differs from R/qtl there)", ("joint", "product")),
+}
+
+PERMUTATION_OPTIONS = {
+    "n_permutations": Option(int, 100, "number of permutations (ids 0..n-1, each with its own seed)"),
+    "scans": Option(list, ["1d"], "which scans get genome-wide thresholds", ("1d", "2d")),
+    "batch": Option(int, 50, "permutations evaluated per pass"),
+    "alphas": Option(list, [0.05, 0.01], "significance levels of the thresholds"),
+}
+
+SECTIONS = (
+    SectionSpec("kinship", KINSHIP_OPTIONS, "pepis", "the six kinship matrices"),
+    SectionSpec("varcomp", VARCOMP_OPTIONS, "pepis", "polygenic variance components by REML"),
+    SectionSpec("scan1d", SCAN1D_OPTIONS, "pepis", "the 1D main-effect scan"),
+    SectionSpec("scan2d", SCAN2D_OPTIONS, "pepis", "the 2D marker-pair epistatic scan"),
+    SectionSpec("permutations", PERMUTATION_OPTIONS, "pepis", "genome-wide permutation thresholds"),
+)
