@@ -170,7 +170,9 @@ def inspect_text(results_path) -> str:
 def _describe_stage(stage: StageInfo, out) -> None:
     attrs = stage.attributes
     status = stage.status
-    if status != "complete":
+    if status == "stale":
+        status += f" ({attrs.get('stale_because', '')}; readers refuse it)"
+    elif status != "complete":
         status += " (interrupted or still running: rerun the same command to resume; readers refuse it)"
     out.write(f"\n[{stage.name}] {status}\n")
     out.write(f"  config_sha256 {str(attrs.get('config_sha256', ''))[:16]}  ranks {attrs.get('n_ranks', '?')}  "
