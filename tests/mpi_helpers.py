@@ -7,14 +7,13 @@ interpreter, so that an exception on one rank aborts the job instead of hanging 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 import subprocess
 import sys
 
-import pytest
+from requirements import require
 
 RANK_COUNTS = (1, 2, 3)
 
@@ -38,18 +37,7 @@ def mpi_env(extra=None):
 
 def require_mpirun():
     """Fail under CI, skip with the reason elsewhere, when mpirun or mpi4py is missing."""
-    problems = []
-    if shutil.which("mpirun") is None:
-        problems.append("mpirun is not on PATH (apt-get install openmpi-bin, or `make setup`)")
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        problems.append("mpi4py does not import in the test interpreter")
-    if problems:
-        message = "; ".join(problems)
-        if os.environ.get("CI"):
-            pytest.fail("MPI test cannot run: " + message)
-        pytest.skip("MPI test cannot run here: " + message)
+    require("mpi")
 
 
 def run_mpi(n_ranks: int, args, *, timeout: float = 600, cwd=None, env=None, check=True):

@@ -9,7 +9,7 @@ when a test failed.
 
 The settings are those checked in shared/notes/slurm-local.md (Debian's SLURM 22.05).  When the
 daemons are not installed the tests fail under CI (``CI`` set) and are skipped elsewhere, with the
-reason and the packages to install.
+reason and the packages to install (``require("slurm")``, in ``tests/requirements.py``).
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List
 
 import pytest
 
-DAEMONS = ("munged", "slurmctld", "slurmd")
-CLIENTS = ("sbatch", "scontrol", "scancel", "squeue")
-PACKAGES = "slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge libpmix-dev"
+from requirements import SLURM_CLIENTS, SLURM_DAEMONS, find_program, require
+
 N_CPUS = 4
 FINAL_STATES = {
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
@@ -38,25 +36,10 @@ FINAL_STATES = {
 }
 
 
-def _find(program: str) -> Optional[str]:
-    return shutil.which(program) or next(
-        (str(p) for p in (Path("/usr/sbin") / program, Path("/sbin") / program) if p.exists()), None
-    )
-
-
 def require_slurm() -> Dict[str, str]:
     """Paths of the daemons and clients; fail under CI, skip elsewhere, when one is missing."""
-    found = {name: _find(name) for name in DAEMONS + CLIENTS}
-    missing = sorted(name for name, path in found.items() if path is None)
-    if missing:
-        message = (
-            f"SLURM test cannot run: {', '.join(missing)} not installed "
-            f"(apt-get install --no-install-recommends {PACKAGES}, or `make setup-test`)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found  # type: ignore[return-value]
+    require("slurm")
+    return {name: find_program(name) for name in SLURM_DAEMONS + SLURM_CLIENTS}  # type: ignore[return-value]
 
 
 def _free_ports(count: int) -> List[int]:

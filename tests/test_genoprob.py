@@ -1,7 +1,6 @@
 """Genotype probabilities: against brute-force enumeration of genotype paths, properties, and R/qtl."""
 
 import itertools
-import shutil
 import subprocess
 import textwrap
 
@@ -20,6 +19,7 @@ from qtlhpc.genetics.genoprob import (
     pseudomarker_grid,
     recombination_fraction,
 )
+from requirements import require
 
 # ----------------------------------------------------------------------------------------------
 # slow, obvious reference: sum over every path of meiotic products (gametes), not over HMM states
@@ -299,19 +299,12 @@ R_SCRIPT = textwrap.dedent("""
 """)
 
 
-def rqtl_available():
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(qtl)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.parametrize("cross_type, map_function, step", [
     ("f2", "haldane", 1.0), ("bc", "kosambi", 2.5), ("riself", "haldane", 1.0), ("risib", "kosambi", 0.0),
     ("f2", "c-f", 2.0), ("bc", "morgan", 1.5),
 ])
 def test_matches_rqtl_calc_genoprob(tmp_path, cross_type, map_function, step):
-    if not rqtl_available():
-        pytest.skip("Rscript with the R/qtl package is not installed (Debian: apt-get install r-cran-qtl)")
+    require("rqtl")
     rng = np.random.default_rng(11)
     n_individuals, chromosomes = 12, ["1"] * 6 + ["2"] * 4 + ["3"]
     positions = np.array([0.0, 3.2, 3.2, 10.0, 17.5, 30.1, 5.0, 7.0, 12.25, 40.0, 22.0])

@@ -1,6 +1,5 @@
 """Haley-Knott scans against direct least squares, planted QTL and (when installed) R/qtl."""
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -10,6 +9,7 @@ from qtlhpc.genetics import hk
 from qtlhpc.genetics.hk import effects_hk, scan1d_hk, scan2d_hk, xu_codes
 from qtlhpc.errors import InputError
 from qtlhpc.parallel import PairBlock, pair_blocks
+from requirements import require
 
 
 def _rss(design, y):
@@ -218,16 +218,9 @@ cat(nlevels(factor(out1$chr)), dim(cross$geno[[1]]$prob)[3], "\n", file="{dir}/d
 """
 
 
-def _r_qtl_available():
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(qtl)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.parametrize("cross", ["bc", "f2"])
 def test_matches_r_qtl(cross, tmp_path):
-    if not _r_qtl_available():
-        pytest.skip("R with the qtl package is not installed (Debian: r-cran-qtl)")
+    require("rqtl")
     subprocess.run(["Rscript", "-e", R_SCRIPT.replace("{cross}", cross).replace("{dir}", str(tmp_path))],
                    check=True, capture_output=True)
     n_states = int((tmp_path / "dims.txt").read_text().split()[1])

@@ -1,6 +1,5 @@
 """Two-QTL Haley-Knott scans of pairs on one chromosome: joint genotype probabilities, as R/qtl."""
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -12,6 +11,7 @@ from qtlhpc.genetics.hk import scan1d_hk, scan2d_hk
 from qtlhpc.errors import InputError
 from qtlhpc.genetics.genoprob import GenomePairProbabilities, calc_genoprob
 from qtlhpc.parallel import PairBlock, pair_blocks
+from requirements import require
 
 
 def _rss(design, y):
@@ -149,16 +149,9 @@ write.table(out2$lod, "{dir}/lod2.txt", row.names=FALSE, col.names=FALSE)
 """
 
 
-def _r_qtl_available():
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(qtl)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.parametrize("cross_type", ["bc", "f2"])
 def test_matches_r_qtl_scantwo_including_same_chromosome_pairs(cross_type, tmp_path):
-    if not _r_qtl_available():
-        pytest.skip("R with the qtl package is not installed (Debian: r-cran-qtl)")
+    require("rqtl")
     script = R_SCRIPT.replace("{cross}", cross_type).replace("{dir}", str(tmp_path))
     subprocess.run(["Rscript", "-e", script], check=True, capture_output=True)
     genotypes = np.loadtxt(tmp_path / "geno.txt", dtype=int)
@@ -198,8 +191,7 @@ write.table(o$lod, "{out}", row.names=FALSE, col.names=FALSE)
 @pytest.mark.parametrize("error_prob", [1e-4, 1e-12])
 def test_matches_r_qtl_for_markers_at_one_position(error_prob, tmp_path):
     """Two markers at one position (identical genotypes): nearly empty joint classes are dropped as R/qtl does."""
-    if not _r_qtl_available():
-        pytest.skip("R with the qtl package is not installed (Debian: r-cran-qtl)")
+    require("rqtl")
     rng = np.random.default_rng(0)
     n = 50
     genotypes = rng.integers(1, 4, size=(n, 4))

@@ -203,8 +203,7 @@ def test_code_not_allowed_for_the_cross_type_in_a_tsv_matrix(tmp_path):
 
 
 @pytest.fixture
-def plink_set(tmp_path):
-    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is the optional PLINK backend")
+def plink_set(tmp_path, bed_reader):
     counts = np.array([[2, 1, 0], [0, 1, 2], [1, 2, 2]], dtype=np.int8)
     bed_reader.to_bed(tmp_path / "g.bed", counts, properties={
         "iid": ["a", "b", "c"], "sid": ["x", "y", "z"], "chromosome": ["1", "1", "2"], "cm_position": [0, 1, 2]})

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mpi_helpers import RANK_COUNTS, run_mpi
 from qtlhpc.parallel import (
+    schedule,
     SERIAL,
     balanced_split,
     block_range,
@@ -19,7 +20,6 @@ from qtlhpc.parallel import (
     pair_from_index,
     pair_index,
     partition_pair_blocks,
-    run_pool,
     unit_rng,
 )
 
@@ -151,31 +151,54 @@ def test_unit_rng_refuses_negative_keys():
         unit_rng(1, "perm", -3)
 
 
-# -- work pool -----------------------------------------------------------------------------------
+# -- the work scheduler ---------------------------------------------------------------------------
 
-def pool_work(unit_id):
-    return unit_rng(777, "pool-test", unit_id).random(3).tolist()  # as tests/mpi_scripts/parallel_pool.py
+def schedule_work(unit_id):
+    return unit_rng(777, "schedule-test", unit_id).random(3).tolist()  # as tests/mpi_scripts/schedule_units.py
 
 
-def test_run_pool_serial():
+@pytest.mark.parametrize("claimed", [False, True])
+def test_map_units_serial(claimed):
     order = []
-    results = run_pool(pool_work, [4, 1, 3], SERIAL, on_result=lambda u, r: order.append(u))
+
+    def compute(unit_id):
+        order.append(unit_id)
+        return schedule_work(unit_id)
+
+    results = schedule.map_units(compute, [4, 1, 3], SERIAL, claimed=claimed)
     assert order == [4, 1, 3]
-    assert results == {u: pool_work(u) for u in (4, 1, 3)}
+    assert results == {u: schedule_work(u) for u in (4, 1, 3)}
+
+
+@given(n_units=st.integers(0, 60), n_ranks=st.integers(1, 9))
+def test_static_shares_cover_every_unit_once(n_units, n_ranks):
+    class FakeComm:
+        def __init__(self, rank):
+            self.rank = rank
+
+        def Get_rank(self):
+            return self.rank
+
+        def Get_size(self):
+            return n_ranks
+
+    ids = list(range(100, 100 + n_units))
+    shares = [schedule.UnitSchedule(ids, FakeComm(r)).static_share() for r in range(n_ranks)]
+    assert [u for share in shares for u in share] == ids
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("n_ranks", RANK_COUNTS)
 @pytest.mark.parametrize("n_units", [0, 1, 23])
-def test_run_pool_under_mpirun_equals_serial(tmp_path, n_ranks, n_units):
-    out = tmp_path / "pool.json"
-    run_mpi(n_ranks, [SCRIPTS / "parallel_pool.py", n_units, out], timeout=120)
+@pytest.mark.parametrize("mode", ["static", "claimed"])
+def test_scheduled_units_under_mpirun_equal_serial(tmp_path, n_ranks, n_units, mode):
+    out = tmp_path / "units.json"
+    run_mpi(n_ranks, [SCRIPTS / "schedule_units.py", n_units, mode, out], timeout=120)
     report = json.loads(out.read_text())
     assert report["size"] == n_ranks
-    expected = {str(u): pool_work(u) for u in range(n_units)}
-    assert report["results"] == expected
+    assert report["results"] == {str(u): schedule_work(u) for u in range(n_units)}
     assert report["runs"] == {str(u): 1 for u in range(n_units)}  # each unit run exactly once
-    assert report["ungathered_units"] == list(range(n_units))
     if n_ranks > 1 and n_units >= 20:
         assert len(set(report["ranks"].values())) > 1, "only one rank did work"
 

@@ -1,6 +1,5 @@
 """Permutation maxima: split invariance, brute force per permutation, thresholds, merge errors."""
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -19,6 +18,7 @@ from qtlhpc.methods.pepis.kernels.permutation import (
     thresholds,
 )
 from qtlhpc.errors import InputError
+from requirements import require
 
 
 def _case(n_states=2, n=40, n_positions=9, seed=0):
@@ -134,9 +134,7 @@ def test_thresholds_are_type_7_quantiles_and_pvalues_count_at_least():
 
 
 def test_thresholds_and_pvalues_match_r_qtl(tmp_path):
-    if shutil.which("Rscript") is None or subprocess.run(["Rscript", "-e", "library(qtl)"],
-                                                          capture_output=True).returncode != 0:
-        pytest.skip("R with the qtl package is not installed (Debian: r-cran-qtl)")
+    require("rqtl")
     rng = np.random.default_rng(8)
     maxima = rng.gamma(3.0, size=101)
     observed = np.array([2.0, 4.5, 9.0, maxima[10]])

@@ -145,8 +145,7 @@ def test_quoted_fields_and_crlf_line_ends(tmp_path):
 
 
 @pytest.mark.parametrize("cross_type", ("f2", "imf2", "bc", "riself", "risib", "generic"))
-def test_plink_round_trip(tmp_path, cross_type):
-    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is the optional PLINK backend")
+def test_plink_round_trip(tmp_path, cross_type, bed_reader):
     rng = np.random.default_rng(6)
     allowed = {"f2": (0, 1, 2), "imf2": (0, 1, 2), "bc": (1, 2), "riself": (0, 2), "risib": (0, 2),
                "generic": (0, 1, 2)}[cross_type]
@@ -177,8 +176,7 @@ def test_plink_round_trip(tmp_path, cross_type):
     np.testing.assert_allclose(cross.phenotypes[:, 0], pheno, rtol=1e-6)  # .fam stores a rounded text form
 
 
-def test_plink_bp_positions_and_phenotype_table(tmp_path, caplog):
-    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is the optional PLINK backend")
+def test_plink_bp_positions_and_phenotype_table(tmp_path, caplog, bed_reader):
     counts = np.array([[2, 1, 0], [0, 1, 2], [1, 1, 1], [2, 2, 0]], dtype=np.int8)
     bed_reader.to_bed(tmp_path / "g.bed", counts, properties={
         "iid": ["a", "b", "c", "d"], "chromosome": ["3", "3", "4"], "sid": ["x", "y", "z"],
@@ -332,8 +330,7 @@ def test_fast_label_paths_equal_the_obvious_cell_by_cell_mapping(seed):
     assert lookup_codes(rows, 1, 1, labels, missing) is None
 
 
-def test_load_cross_plink_and_tsv_with_a_covariate_file(tmp_path):
-    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is the optional PLINK backend")
+def test_load_cross_plink_and_tsv_with_a_covariate_file(tmp_path, bed_reader):
     counts = np.array([[2, 1, 0], [0, 1, 2], [1, 2, 2]], dtype=np.int8)
     bed_reader.to_bed(tmp_path / "g.bed", counts, properties={
         "iid": ["a", "b", "c"], "sid": ["x", "y", "z"], "chromosome": ["1", "1", "2"], "cm_position": [0, 1, 2],

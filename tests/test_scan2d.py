@@ -6,7 +6,8 @@ import pytest
 from qtlhpc.methods.pepis.kernels.null_model import null_background, rotate, rotate_columns
 from qtlhpc.methods.pepis.kernels.scan2d import scan2d_block, scan_pairs
 from qtlhpc.parallel import PairBlock, pair_blocks, triangle_row_blocks
-from test_scan1d import dense_fixed_fit, dense_random_lrt, prepared, simulate
+from references.dense_ml import dense_fixed_fit, dense_random_lrt
+from references.pepis_simulation import prepared, simulate
 
 
 def epistatic_columns(Z, W, k, l):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import operator
 import os
+import pickle
+from typing import Any, Callable
 
 import numpy as np
 
@@ -141,3 +143,37 @@ def allreduce_max(comm, value):
     if comm.Get_size() == 1:
         return value
     return comm.allreduce(value, op=max_op())
+
+
+def on_root(comm, function: Callable[[], Any]) -> Any:
+    """Call ``function()`` on rank 0 and return its value on every rank of ``comm`` (collective).
+
+    The one root-and-broadcast helper.  An exception on rank 0 is raised on every rank (the same type
+    and message; one that cannot be pickled becomes a ``RuntimeError`` with its text) and is marked
+    ``collective``, so the command line prints it once, from rank 0, instead of aborting the job.
+    """
+    comm = as_comm(comm)
+    if comm.Get_size() == 1:
+        return function()
+    outcome = None
+    if comm.Get_rank() == 0:
+        try:
+            outcome = ("ok", function())
+        except Exception as error:  # raised below, on every rank
+            outcome = ("error", error if picklable(error) else RuntimeError(f"{type(error).__name__}: {error}"))
+    status, value = comm.bcast(outcome, root=0)
+    if status == "error":
+        try:
+            value.collective = True
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+        raise value
+    return value
+
+
+def picklable(error) -> bool:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return False
+    return True

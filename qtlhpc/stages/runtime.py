@@ -17,31 +17,14 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from qtlhpc.config import Config
 from qtlhpc.errors import ConfigError, QtlhpcError
-from qtlhpc.parallel.comm import as_comm
+from qtlhpc.parallel import schedule
+from qtlhpc.parallel.comm import as_comm, on_root
 from qtlhpc.stages.spec import FRAMEWORK_SECTIONS, StageSpec
 
 
-class CollectiveError(QtlhpcError):
-    """An error raised identically on every rank (so rank 0 alone needs to print it)."""
-
-    collective = True
-
-
 def run_on_root(comm, function: Callable[[], Any]) -> Any:
-    """Call ``function`` on rank 0 and broadcast its value, or its user-facing error, to every rank."""
-    comm = as_comm(comm)
-    if comm.Get_size() == 1:
-        return function()
-    payload = None
-    if comm.Get_rank() == 0:
-        try:
-            payload = ("ok", function())
-        except QtlhpcError as error:
-            payload = ("error", str(error))
-    payload = comm.bcast(payload, root=0)
-    if payload[0] == "error":
-        raise CollectiveError(payload[1])
-    return payload[1]
+    """:func:`qtlhpc.parallel.comm.on_root` (kept under the drivers' name)."""
+    return on_root(comm, function)
 
 
 def setup_logging(comm, level: str = "info", per_rank_dir: str = "") -> logging.Logger:
@@ -216,12 +199,12 @@ def begin_stage(context, results, extra: Optional[Mapping[str, Any]] = None,
     return None if stage.is_complete else stage
 
 
-def write_blocks(context, writer, label: str, my_block_ids, compute, *, shared: bool = False) -> int:
-    """``writer.write_rounds`` with progress (blocks done / total, ETA) reported from rank 0.
+def write_blocks(context, writer, label: str, block_ids, compute, *, claimed: bool = False) -> int:
+    """Compute and write the pending ones of ``block_ids`` (the same on every rank) with progress from rank 0.
 
-    ``shared``: ``my_block_ids`` is the same list on every rank and the ranks claim its blocks as they
-    go (``writer.write_claimed``: self-scheduling, for long stages whose blocks vary in cost or run on
-    unequal cores).
+    The blocks are scheduled by :func:`qtlhpc.parallel.schedule.units`: split statically over the ranks,
+    or, with ``claimed`` and independent writers, claimed from a shared counter as ranks become free
+    (self-scheduling, for long stages whose blocks vary in cost or run on unequal cores).
     """
     from qtlhpc.progress import Progress
 
@@ -230,12 +213,14 @@ def write_blocks(context, writer, label: str, my_block_ids, compute, *, shared: 
     start = int(writer.done.sum())
     if progress is not None:
         progress.update(start)
+    pending = writer.pending(list(block_ids))
+    claimed = claimed and writer.independent
     # what rank 0 knows of the blocks done over all ranks
-    if writer.independent and shared:   # the claim index counts the blocks started on every rank
+    if claimed:                         # the claim index counts the blocks started on every rank
         def estimate(index, mine):
             return start + max(index + 1 - (context.size - 1), mine)
     elif writer.independent:            # its own blocks only: scaled by its share of the pending ones
-        scale = (writer.n_blocks - start) / max(len(writer.pending(list(my_block_ids))), 1)
+        scale = len(pending) / max(len(block_range_of(pending, context)), 1)
 
         def estimate(index, mine):
             return start + int(round(mine * scale))
@@ -257,9 +242,14 @@ def write_blocks(context, writer, label: str, my_block_ids, compute, *, shared: 
             time.sleep(delay)
             return plain_compute(block_id)
 
-    write = writer.write_claimed if shared else writer.write_rounds
-    computed = write(list(my_block_ids), compute, on_round=on_round)
+    with schedule.units(pending, context.comm, claimed=claimed) as my_units:
+        computed = writer.write(my_units, compute, on_round=on_round)
     if progress is not None:
         progress.update(int(writer.done.sum()))
         progress.close()
     return computed
+
+
+def block_range_of(unit_ids, context):
+    """This rank's static share of ``unit_ids``."""
+    return schedule.UnitSchedule(unit_ids, context.comm).static_share()

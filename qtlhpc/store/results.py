@@ -46,8 +46,8 @@ import qtlhpc  # noqa: E402
 from qtlhpc import schema  # noqa: E402
 from qtlhpc.errors import (  # noqa: E402
     BackendUnavailableError, IncompleteResultError, InputError, StaleResultError)
-from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm  # noqa: E402
-from qtlhpc.parallel.counter import SharedCounter  # noqa: E402
+from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm, on_root  # noqa: E402
+from qtlhpc.parallel.comm import picklable  # noqa: E402
 from qtlhpc.parallel.partition import block_range  # noqa: E402
 
 log = logging.getLogger("qtlhpc.store")
@@ -335,19 +335,8 @@ class ResultsFile:
         return value if self.n_ranks == 1 else self.comm.bcast(value, root=0)
 
     def _on_root_only(self, function):
-        """Run ``function()`` on rank 0, broadcast its result (or re-raise its exception on every rank)."""
-        if self.n_ranks == 1:
-            return function()
-        outcome = None
-        if self.rank == 0:
-            try:
-                outcome = ("ok", function())
-            except Exception as error:  # re-raised below, on every rank
-                outcome = ("error", error if _picklable(error) else RuntimeError(str(error)))
-        status, value = self.comm.bcast(outcome, root=0)
-        if status == "error":
-            raise value
-        return value
+        """``function()`` on rank 0, its value (or its exception) on every rank."""
+        return on_root(self.comm, function)
 
     def _collective(self, function):
         """``function(h5file)`` on every rank (parallel I/O) or on rank 0 with the result broadcast."""
@@ -463,7 +452,7 @@ class ResultsFile:
                 array = np.require(read(self._h5), requirements="C")
                 header = ("text", array) if array.dtype.kind in "UO" else ("array", array.shape, array.dtype.str)
             except Exception as error:
-                header = ("error", error if _picklable(error) else RuntimeError(str(error)))
+                header = ("error", error if picklable(error) else RuntimeError(str(error)))
         header = self.comm.bcast(header, root=0)
         if header[0] == "error":
             raise header[1]
@@ -503,14 +492,6 @@ class ResultsFile:
     def describe(self) -> List[StageInfo]:
         """Stages with status, provenance attributes, datasets and checkpoint progress (collective)."""
         return self._collective(_describe)
-
-
-def _picklable(error) -> bool:
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        return False
-    return True
 
 
 def _attribute_value(value):
@@ -630,10 +611,13 @@ class Stage:
                 del checkpoints[key]
             if key not in checkpoints:
                 _create_preallocated(checkpoints, key, (n_blocks,), np.dtype(np.uint8))
+                h5.flush()
+                return np.zeros(n_blocks, dtype=bool)  # not read back: other ranks may still be filling it
             h5.flush()
             return checkpoints[key][()].astype(bool)
 
-        done = self.results._collective(prepare)
+        # every rank must see the same bitmap, or the ranks would disagree on which blocks are pending
+        done = self.results._bcast(self.results._collective(prepare))
         return BlockedWriter(self, {name: shape for name, (_, shape) in variables.items()}, key, done)
 
     def finish(self) -> None:
@@ -647,15 +631,6 @@ class Stage:
 
         self.results._collective(finish)
         self.is_complete = True
-
-
-def _claimed(counter, block_ids):
-    """``(claim_index, block_id)`` claimed by this rank from ``counter`` until ``block_ids`` run out."""
-    while True:
-        index = counter.claim()
-        if index >= len(block_ids):
-            return
-        yield index, block_ids[index]
 
 
 class BlockedWriter:
@@ -712,22 +687,19 @@ class BlockedWriter:
         results = self.stage.results
         return bool(results.parallel_io and results.n_ranks > 1)
 
-    def write_claimed(self, block_ids: Sequence[int], compute: Callable[[int], BlockPieces],
-                      on_round: Optional[Callable[[int, int, List[int]], None]] = None) -> int:
-        """As :meth:`write_rounds`, but every rank passes the same ``block_ids`` and the ranks share them out
-        as they go: each rank claims the next pending block from a shared counter when it is free, so a
-        rank that is slowed (a busy core, a slower node) simply computes fewer blocks.  Ranks write
-        independently as in :meth:`write_rounds`'s parallel mode; ``on_round(claim_index, n_pending,
-        [block_id])`` follows each block on the rank that computed it, ``claim_index`` counting claims over
-        all ranks.  With rank-0 I/O or one rank the pending blocks are split statically instead.
+    def write(self, schedule, compute: Callable[[int], BlockPieces],
+              on_round: Optional[Callable[[int, int, List[int]], None]] = None) -> int:
+        """Compute and write the pending units of ``schedule`` (a :class:`qtlhpc.parallel.schedule.UnitSchedule`
+        over the same unit ids on every rank; collective).
+
+        The schedule decides which rank computes which block; the writer only writes.  A claimed schedule
+        needs independent writers (parallel I/O at more than one rank): with lockstep rounds the ranks
+        must know their blocks in advance.
         """
-        results = self.stage.results
-        todo = self.pending(block_ids)
-        if not self.independent:
-            start, stop = block_range(len(todo), results.rank, results.n_ranks)
-            return self.write_rounds(todo[start:stop], compute, on_round)
-        with SharedCounter(results.comm) as counter:
-            return self._write_independently(_claimed(counter, todo), len(todo), compute, on_round)
+        if self.independent:
+            return self._write_independently(iter(schedule), schedule.n_units, compute, on_round)
+        assert not schedule.claimed, "claimed schedules need independent (parallel) writers"
+        return self.write_rounds(schedule.static_share(), compute, on_round)
 
     def _write_independently(self, blocks, n_blocks: int, compute, on_round) -> int:
         """Write the ``(index, block_id)`` of ``blocks`` (this rank's), each made durable before its bit is set."""

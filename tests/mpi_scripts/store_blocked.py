@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from qtlhpc import schema
-from qtlhpc.parallel import block_range, unit_rng, world
+from qtlhpc.parallel import schedule, unit_rng, world
 from qtlhpc.store import ResultsFile
 
 N_TRAITS = 3
@@ -61,11 +61,9 @@ def main(argv):
         stage.write("trait_names", [f"trait_{t}" for t in range(N_TRAITS)] if rank == 0 else ["wrong"])
         writer = stage.blocked({"lod": (N_TRAITS, n_positions), "best": (n_positions,)},
                                n_blocks=args.n_blocks, key="rows")
-        if args.claimed:
-            writer.write_claimed(range(args.n_blocks), compute, on_round=on_round)
-        else:
-            start, stop = block_range(args.n_blocks, rank, size)
-            writer.write_rounds(range(start, stop), compute, on_round=on_round)
+        claimed = args.claimed and writer.independent
+        with schedule.units(writer.pending(range(args.n_blocks)), comm, claimed=claimed) as my_units:
+            writer.write(my_units, compute, on_round=on_round)
         assert writer.done.all()
         stage.finish()
         lod = results.read("storetest/lod")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from qtlhpc.genetics.genoprob import calc_genoprob
-from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 
 STAGE = "genoprob"
@@ -57,15 +57,13 @@ def run_genoprob(context) -> None:
 
         shape = (cross.n_individuals, grid.n_positions, len(grid.states))
         writer = stage.blocked({"probs": shape}, n_blocks=len(blocks), key="probs")
-        first, last = block_range(len(blocks), context.rank, context.size)
-        mine = list(range(first, last))
 
         def compute(block_id):
             start, stop = blocks[block_id]
             probs = calc_genoprob(cross, individuals=slice(start, stop), **parameters).probs
             return {"probs": ((slice(start, stop), slice(None), slice(None)), probs)}
 
-        write_blocks(context, writer, "genoprob", mine, compute)
+        write_blocks(context, writer, "genoprob", range(len(blocks)), compute)
         stage.finish()
     context.log.info("genoprob: %d individuals x %d positions (%d markers) x %d states written to %s",
                      shape[0], shape[1], int(grid.is_marker.sum()), shape[2], context.output)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from qtlhpc.methods.pepis.kernels.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales, loco_mask
-from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.methods.pepis.drivers.epistasis_inputs import loci_from_cross_or_genoprob
 
@@ -76,7 +76,6 @@ def run_kinship(context) -> None:
             shapes["loco_matrices"] = (len(sets) - 1, len(which), n, n)
         units = [(s_index, start, stop) for s_index in range(len(sets)) for start, stop in blocks]
         writer = stage.blocked(shapes, n_blocks=len(units), key="matrices")
-        first, last = block_range(len(units), context.rank, context.size)
 
         def compute(unit_id):
             set_index, start, stop = units[unit_id]
@@ -90,7 +89,7 @@ def run_kinship(context) -> None:
             selection = (slice(set_index - 1, set_index), slice(None), slice(start, stop), slice(None))
             return {"loco_matrices": (selection, stacked[None])}
 
-        write_blocks(context, writer, "kinship", list(range(first, last)), compute)
+        write_blocks(context, writer, "kinship", range(len(units)), compute)
         stage.finish()
     context.log.info("kinship: %s for %d individuals from %d loci; scales %s", ", ".join(which), n, loci.n_loci,
                      ", ".join(f"{k}={v:.4g}" for k, v in scales.items()))

@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
-from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, check_needs, run_on_root, write_blocks
 from qtlhpc.stages.sharded import parse_units
 from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs
@@ -89,7 +89,6 @@ def _permute_into(context, results, data, options, models, start, stop, n_total,
     shapes = {"max_lod_1d": (n_ids, n_traits), "max_lod_2d": (n_ids, n_traits)}
     batches = chunk_ranges(n_ids, options["batch"])
     writer = stage.blocked(shapes, n_blocks=len(batches), key="batches")
-    first, last = block_range(len(batches), context.rank, context.size)
 
     def compute(batch_id):
         lo, hi = batches[batch_id]
@@ -103,7 +102,7 @@ def _permute_into(context, results, data, options, models, start, stop, n_total,
             pieces[name] = ((slice(lo, hi), slice(None)), values)
         return pieces
 
-    write_blocks(context, writer, f"permutations {start}:{stop}", range(first, last), compute)
+    write_blocks(context, writer, f"permutations {start}:{stop}", range(len(batches)), compute)
     if (start, stop) == (0, n_total):
         maxima_1d = results.read("permutations/max_lod_1d", allow_incomplete=True)
         maxima_2d = results.read("permutations/max_lod_2d", allow_incomplete=True)

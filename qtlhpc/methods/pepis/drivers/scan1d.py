@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from qtlhpc.parallel import block_range, chunk_ranges
+from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.errors import ConfigError
 from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs, stack_traits, write_scan_labels, set_background
@@ -89,8 +89,7 @@ def run_scan1d(context) -> None:
             return stack_traits(compute_block(inputs, start, stop), shapes, slice(start, stop))
 
         if not options["loco"]:
-            first, last = block_range(len(blocks), context.rank, context.size)
-            write_blocks(context, writer, "scan1d", range(first, last), compute)
+            write_blocks(context, writer, "scan1d", range(len(blocks)), compute)
         else:
             if model == "hk":
                 raise ConfigError("scan1d.loco applies to the kinship models (random, fixed), not to hk")
@@ -106,7 +105,6 @@ def run_scan1d(context) -> None:
                     set_background(trait, inputs.variance_ratios[t],
                                    [loco[inputs.kinship_names.index(c)] for c in inputs.components])
                 mine = [b for b, c in enumerate(block_chromosome) if c == c_index]
-                first, last = block_range(len(mine), context.rank, context.size)
-                write_blocks(context, writer, f"scan1d (LOCO, chromosome {chromosome})", mine[first:last], compute)
+                write_blocks(context, writer, f"scan1d (LOCO, chromosome {chromosome})", mine, compute)
         stage.finish()
     context.log.info("scan1d (%s model): %d traits x %d loci", model, n_traits, n_loci)

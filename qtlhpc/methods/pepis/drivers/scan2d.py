@@ -128,7 +128,7 @@ def run_scan2d(context) -> None:
             return stack_traits(per_trait, shapes, columns)
 
         # the ranks claim blocks as they go (blocks hold about equal numbers of pairs, but cores are not equal)
-        write_blocks(context, writer, "scan2d", range(len(blocks)), compute, shared=True)
+        write_blocks(context, writer, "scan2d", range(len(blocks)), compute, claimed=True)
 
         lod = results.read("scan2d/lod", allow_incomplete=True)
         traits, pairs = top_pairs(lod, options["report_lod"], options["max_reported_pairs"])

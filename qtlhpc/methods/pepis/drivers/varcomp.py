@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from qtlhpc.methods.pepis.kernels.reml import fit_reml
-from qtlhpc.parallel import block_range
 from qtlhpc.methods.pepis.drivers.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
 from qtlhpc.stages.runtime import begin_stage, run_on_root, write_blocks
 
@@ -51,8 +50,6 @@ def run_varcomp(context) -> None:
             "reml_loglik": (n_traits,), "iterations": (n_traits,), "converged": (n_traits,), "used_fallback": (n_traits,),
         }
         writer = stage.blocked(shapes, n_blocks=n_traits, key="traits")
-        first, last = block_range(n_traits, context.rank, context.size)
-        mine = writer.pending(range(first, last))
         # reading is collective: every rank reads, even one with no trait to fit
         kernels = dict(zip(names, results_read_kinships(results, stored_index)))
 
@@ -83,7 +80,7 @@ def run_varcomp(context) -> None:
                              "" if fit.converged else ", NOT converged")
             return pieces
 
-        write_blocks(context, writer, "varcomp", mine, compute)
+        write_blocks(context, writer, "varcomp", range(n_traits), compute)
         stage.finish()
 
 

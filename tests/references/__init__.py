@@ -1,0 +1,1 @@
+"""Slow, obvious references shared by several test modules (dense fits, planted-truth simulations)."""
