@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
 import shlex
 import signal
 import sys

@@ -8,15 +8,14 @@ import pytest
 from qtlhpc.genetics.hk import scan1d_hk, scan2d_hk
 from qtlhpc.methods.pepis.kernels.permutation import (
     PermutationMaxima,
-    adjusted_pvalues,
     max_lod_hk_1d,
     max_lod_hk_2d,
     merge_permutations,
     missing_ids,
     permutation_order,
     permuted_phenotypes,
-    thresholds,
 )
+from qtlhpc.stats.permutation import adjusted_pvalues, thresholds
 from qtlhpc.errors import InputError
 from requirements import require
 

@@ -41,7 +41,7 @@ def test_memory_shrinks_with_ranks_only_where_the_work_is_split():
 
 def test_time_is_work_over_throughput_and_ranks():
     plans = {p.stage: p for p in planning.plan(SMALL, ranks=2)}
-    rate = planning.THROUGHPUT["scan2d"][1]
+    rate = planning.throughput("scan2d")[1]
     assert plans["scan2d"].work == 100 * 16 * (50 * 49 // 2) * 2
     assert plans["scan2d"].seconds == pytest.approx(plans["scan2d"].work / (rate * 2))
     assert plans["permutations"].work == 40 * 100 * 100 * 50 * 2
@@ -63,7 +63,7 @@ def test_warning_when_memory_does_not_fit():
 def test_suggested_ntasks_meets_the_target_time():
     plans = planning.plan(planning.ProblemSize(n_individuals=2_000, n_markers=5_000), target_seconds=600)
     for p in plans:
-        rate = planning.THROUGHPUT[p.stage][1]
+        rate = planning.throughput(p.stage)[1]
         assert p.work / (rate * p.suggested_ntasks) <= 600 or p.suggested_ntasks == 1024
 
 

@@ -99,7 +99,7 @@ def test_mixture_pvalue_is_the_chi_bar_square():
 
 def test_closed_form_chi2_tails_match_scipy():
     import scipy.stats
-    from qtlhpc.methods.pepis.kernels.scan1d import chi2_tail
+    from qtlhpc.stats.chi2 import chi2_tail
 
     statistic = np.linspace(0.0, 90.0, 500)
     for df in range(1, 7):

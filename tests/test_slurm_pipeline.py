@@ -1,9 +1,10 @@
 """The real PEPIS pipeline on the private single-node SLURM, checked against the same pipeline under mpirun.
 
-Each test simulates the same small F2 cross (``qtlhpc simulate``), submits ``jobs/pepis.toml`` for it with
+Each test simulates the same small F2 cross (``qtlhpc simulate``), submits the pepis job for it with
 ``qtlhpc submit`` on the SLURM of ``tests/slurm_cluster.py`` and compares every dataset of the results with
 one direct ``mpirun -n 2 ... qtlhpc run all`` of the same config (run once per module; the permutations of
-that run are a single pass over all ids, the SLURM ones are merged from three array tasks):
+that run are a single pass over all ids, the SLURM ones are merged by ``merge-permutations`` from three
+array tasks, each writing RUN_DIR/units/permutations/task-i.h5):
 
 1. the whole pipeline submitted and finished (``qtlhpc status``: every stage and task finished);
 2. a permutations array task that fails (a directory planted where its output file goes): the merge and the
@@ -39,7 +40,7 @@ from qtlhpc.cluster.slurm import client_env
 from slurm_cluster import slurm_cluster  # noqa: F401  (the session fixture)
 
 N_RANKS = 2
-STAGES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "merge", "report")
+STAGES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations", "merge-permutations", "report")
 RESOURCES = ", ".join(f"{stage} = {{ ntasks = {N_RANKS}, time = '00:10:00', mem_per_cpu = '500M' }}"
                       for stage in STAGES)
 
@@ -266,7 +267,7 @@ def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, referenc
     assert "10 finished" in qtlhpc(slurm_cluster, "status", run_dir).stdout
 
     for task, (start, stop) in enumerate(TASK_RANGES):
-        with h5py.File(run_dir / "perm" / f"task-{task}.h5", "r") as handle:
+        with h5py.File(run_dir / "units" / "permutations" / f"task-{task}.h5", "r") as handle:
             assert handle["permutations/permutation_ids"][()].tolist() == list(range(start, stop))
             np.testing.assert_allclose(handle["permutations/max_lod_1d"][()],
                                        reference["permutations/max_lod_1d"][start:stop], rtol=1e-10)
@@ -284,22 +285,22 @@ def test_submitted_pipeline_matches_direct_run(tmp_path, slurm_cluster, referenc
 def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, slurm_cluster, reference):
     config = make_run(tmp_path / "run")
     run_dir = config.parent / "results.slurm"
-    obstacle = run_dir / "perm" / "task-1.h5"  # task 1 (ids 4:8) cannot create its output file
+    obstacle = run_dir / "units" / "permutations" / "task-1.h5"  # task 1 (ids 4:8) cannot create its output file
     obstacle.mkdir(parents=True)
     assert submit(slurm_cluster, config, write_site(tmp_path, "mpirun")) == run_dir
     states = wait_all(slurm_cluster, run_dir)
     assert states == {"genoprob": "COMPLETED", "kinship": "COMPLETED", "varcomp": "COMPLETED",
                       "scan1d": "COMPLETED", "scan2d": "COMPLETED", "permutations_0": "COMPLETED",
                       "permutations_1": "FAILED", "permutations_2": "COMPLETED",
-                      "merge": "CANCELLED", "report": "CANCELLED"}, states  # kill_invalid_depend
+                      "merge-permutations": "CANCELLED", "report": "CANCELLED"}, states  # kill_invalid_depend
     task_log = log_text(run_dir, "slurm-permutations-*_1.out")
     assert str(obstacle) in task_log, task_log[-3000:]
     rows = status_rows(slurm_cluster, run_dir)
-    assert rows == ALL_FINISHED | {("permutations", 1): "failed", ("merge", None): "failed",
+    assert rows == ALL_FINISHED | {("permutations", 1): "failed", ("merge-permutations", None): "failed",
                                    ("report", None): "failed"}, rows
 
     # the merge itself refuses what the array left: the ids of the failed task are named
-    present = [run_dir / "perm" / f"task-{task}.h5" for task in (0, 2)]
+    present = [run_dir / "units" / "permutations" / f"task-{task}.h5" for task in (0, 2)]
     refused = run_mpi(1, ["-m", "qtlhpc", "run", "merge-permutations", config, *present], check=False)
     assert refused.returncode != 0
     assert "permutation ids missing (of 0..11): 4, 5, 6, 7" in refused.stderr, refused.stderr[-3000:]
@@ -311,7 +312,7 @@ def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, slur
     text = qtlhpc(slurm_cluster, "submit", "--resume", run_dir).stdout
     assert "resubmitted 3 jobs" in text, text
     resubmitted = [(r["stage"], r["array"]) for r in submissions(run_dir) if r.get("resume")]
-    assert resubmitted == [("permutations", "1"), ("merge", None), ("report", None)]
+    assert resubmitted == [("permutations", "1"), ("merge-permutations", None), ("report", None)]
     states = wait_all(slurm_cluster, run_dir)
     assert set(states.values()) == {"COMPLETED"}, states
     assert status_rows(slurm_cluster, run_dir) == ALL_FINISHED
@@ -361,7 +362,7 @@ def test_rank_killed_in_scan2d_resumes_from_checkpoint(tmp_path, slurm_cluster, 
 
     states = wait_all(slurm_cluster, run_dir)
     assert states["scan2d"] == "FAILED", states
-    assert {states[k] for k in ("permutations_0", "permutations_1", "permutations_2", "merge", "report")} \
+    assert {states[k] for k in ("permutations_0", "permutations_1", "permutations_2", "merge-permutations", "report")} \
         == {"CANCELLED"}, states
     done_at_kill = scan2d_blocks_done(results)
     with h5py.File(results, "r", locking=False) as handle:
@@ -370,12 +371,12 @@ def test_rank_killed_in_scan2d_resumes_from_checkpoint(tmp_path, slurm_cluster, 
     assert 4 <= done_at_kill < n_blocks, (done_at_kill, n_blocks)
     rows = status_rows(slurm_cluster, run_dir)
     assert rows == ALL_FINISHED | {(stage, task): "failed" for stage, task in [
-        ("scan2d", None), ("permutations", 0), ("permutations", 1), ("permutations", 2), ("merge", None),
+        ("scan2d", None), ("permutations", 0), ("permutations", 1), ("permutations", 2), ("merge-permutations", None),
         ("report", None)]}, rows
 
     qtlhpc(slurm_cluster, "submit", "--resume", run_dir)  # without the delay
     resubmitted = [(r["stage"], r["array"]) for r in submissions(run_dir) if r.get("resume")]
-    assert resubmitted == [("scan2d", None), ("permutations", "0,1,2"), ("merge", None), ("report", None)]
+    assert resubmitted == [("scan2d", None), ("permutations", "0,1,2"), ("merge-permutations", None), ("report", None)]
     states = wait_all(slurm_cluster, run_dir)
     assert set(states.values()) == {"COMPLETED"}, states
     assert status_rows(slurm_cluster, run_dir) == ALL_FINISHED

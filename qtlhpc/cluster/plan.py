@@ -5,48 +5,34 @@ rank needs (the formulas below, in bytes of float64), an estimated wall time fro
 table, a suggested ``ntasks`` and ``mem-per-cpu``, and a warning when the stage cannot fit the memory
 given.  ``format_plan(plans)`` renders the table ``qtlhpc plan`` prints.
 
-Symbols: n individuals, m loci (markers or grid positions used by the epistatic model), p genoprob
-positions, s genotype states, t traits, k kinship matrices, P permutations, r ranks of the stage,
-and the block sizes of the config (kinship ``block_rows``, scan1d ``block_markers``, scan2d ``tile``,
-permutations ``batch``).  Memory per rank (bytes):
-
-=============  ==============================================================================
-genoprob       ceil(n/r) * p * s * 8  +  2 * p * s * 8        (own probabilities + forward/backward)
-kinship        block_rows * n * 8 * 6  +  n * m * 8 * 2        (six row blocks + the codes Z, W)
-varcomp        k * n^2 * 8  +  4 * n^2 * 8  +  n * t * 8       (kinships + V, V^-1, P, workspace)
-scan1d         2 * n^2 * 8  +  2 * n * block_markers * 8 * 2  +  n * t * 8
-scan2d         2 * n^2 * 8  +  2 * n * tile * 8 * 2  +  4 * n * min(tile^2, 1024) * 8  +  tile^2 * 8 * 4
-permutations   2 * n^2 * 8  +  n * batch * 8  +  2 * n * block_markers * 8 * 2  +  batch * m * 8
-=============  ==============================================================================
-
-Only genoprob and kinship memory shrinks with more ranks (rows or individuals are split); the scans
-hold the n x n transform on every rank, bounded per rank by their blocks or tiles.
+Each stage's memory formula and throughput are part of its declaration (the ``plan`` of its
+:class:`~qtlhpc.stages.spec.StageSpec`, in ``qtlhpc/methods/<method>/stages.py``); this module only
+evaluates them for the problem sizes below.  Symbols: n individuals, m loci, p genoprob positions, s
+genotype states, t traits, k kinship matrices, P permutations, r ranks of the stage, and the block
+sizes of the config.  docs/memory.md lists the formulas.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Union
+from typing import List, Mapping, Optional, Union
 
-BYTES = 8
+def _planned_specs():
+    """The stages with a plan model, from their declarations (qtlhpc/methods/<method>/stages.py)."""
+    from qtlhpc.stages import registry
 
-# --------------------------------------------------------------------------------------------
-# Throughput per rank, in work units per second.  PLACEHOLDERS, TO BE MEASURED: each entry names the
-# benchmark command that will measure it (the main developer fills them from bench/).
-THROUGHPUT_MEASURED = True
-# Measured on a 2-core Xeon @ 2.8 GHz VM, one rank with one BLAS thread unless said (2026-11-21).
-THROUGHPUT: Dict[str, tuple] = {
-    # stage:        (work unit,                                   units/s/rank, measured by)
-    "genoprob":     ("individual x position x state^2 (HMM)",     5.4e7, "bench/bench_genoprob.py: 1000 x 3980 x 3 in 0.66 s"),
-    "kinship":      ("multiply-add of n^2 * m * 6",               3.0e9, "bench/bench_kinship.py: 1000 x 20000 in 19.9 s on 2 BLAS threads"),
-    "varcomp":      ("n^3 flop x 30 REML iterations",             1.9e11, "bench/bench_reml.py: n = 10000, 6 kernels, 78 s on 2 BLAS threads"),
-    "scan1d":       ("n^2 multiply-add per locus per trait",      2.0e8, "bench/bench_pipeline.py: 278 x 1620 random model in 0.6 s"),
-    "scan2d":       ("n x 16 per locus pair per trait",           2.4e8, "bench/bench_scan2d.py: 278 x 1619 random model, 53,000 pairs/s"),
-    "permutations": ("n^2 multiply-add per locus per permutation", 2.0e8, "as scan1d (one scan per permutation)"),
-}
-STAGES = tuple(THROUGHPUT)
-REML_ITERATIONS = 30
+    return {name: spec for name, spec in registry.stages().items() if spec.plan is not None}
+
+
+def throughput(stage: str) -> tuple:
+    """``(work unit, units/s/rank, measured by)`` of ``stage``, from its declaration."""
+    model = _planned_specs()[stage].plan
+    return model.unit, model.rate, model.measured_by
+
+
+def planned_stages() -> tuple:
+    return tuple(_planned_specs())
 
 
 @dataclass(frozen=True)
@@ -108,52 +94,16 @@ def problem_from_config(config: Mapping, **sizes) -> ProblemSize:
 
 
 def memory_per_rank(stage: str, size: ProblemSize, ranks: int) -> tuple:
-    """``(bytes, formula)`` one rank of ``stage`` needs (the module docstring's table)."""
-    n, m, t = size.n_individuals, size.n_markers, size.n_traits
-    p, s, k = size.positions, size.n_genotypes, size.n_kinships
-    if stage == "genoprob":
-        own = math.ceil(n / ranks)
-        return own * p * s * BYTES + 2 * p * s * BYTES, "ceil(n/r)*p*s*8 + 2*p*s*8"
-    if stage == "kinship":
-        rows = min(size.block_rows, n)
-        return rows * n * BYTES * 6 + n * m * BYTES * 2, "block_rows*n*8*6 + n*m*8*2"
-    if stage == "varcomp":
-        return k * n * n * BYTES + 4 * n * n * BYTES + n * t * BYTES, "k*n^2*8 + 4*n^2*8 + n*t*8"
-    if stage == "scan1d":
-        block = min(size.block_markers, m)
-        return (2 * n * n * BYTES + 2 * n * block * BYTES * 2 + n * t * BYTES,
-                "2*n^2*8 + 2*n*block_markers*8*2 + n*t*8")
-    if stage == "scan2d":
-        tile = min(size.tile, m)
-        # the kernel forms the four epistatic columns for at most 1,024 pairs at a time
-        return (2 * n * n * BYTES + 2 * n * tile * BYTES * 2 + 4 * n * min(tile * tile, 1024) * BYTES
-                + tile * tile * BYTES * 4, "2*n^2*8 + 2*n*tile*8*2 + 4*n*min(tile^2,1024)*8 + tile^2*8*4")
-    if stage == "permutations":
-        block, batch = min(size.block_markers, m), min(size.batch, size.n_permutations)
-        return (2 * n * n * BYTES + n * batch * BYTES + 2 * n * block * BYTES * 2 + batch * m * BYTES,
-                "2*n^2*8 + n*batch*8 + 2*n*block_markers*8*2 + batch*m*8")
-    raise KeyError(f"no memory model for stage {stage!r}; known: {', '.join(STAGES)}")
+    """``(bytes, formula)`` one rank of ``stage`` needs (the stage's declared plan model)."""
+    specs = _planned_specs()
+    if stage not in specs:
+        raise KeyError(f"no memory model for stage {stage!r}; known: {', '.join(specs)}")
+    return specs[stage].plan.memory(size, ranks)
 
 
 def work_units(stage: str, size: ProblemSize) -> float:
-    """Work of ``stage`` in the units of :data:`THROUGHPUT`."""
-    n, m, t = size.n_individuals, size.n_markers, size.n_traits
-    if stage == "genoprob":
-        return n * size.positions * size.n_genotypes ** 2
-    if stage == "kinship":
-        return n * n * m * 6
-    if stage == "varcomp":
-        return n ** 3 * REML_ITERATIONS * t
-    if stage == "scan1d":
-        return n * n * m * t
-    if stage == "scan2d":
-        return n * 16 * size.n_pairs * t
-    if stage == "permutations":
-        per_permutation = n * n * m * t
-        if "2d" in size.permutation_scans:
-            per_permutation += n * 16 * size.n_pairs * t
-        return per_permutation * size.n_permutations
-    raise KeyError(stage)
+    """Work of ``stage`` in the units of its plan model."""
+    return _planned_specs()[stage].plan.work(size)
 
 
 def parse_memory(text: Union[str, int]) -> int:
@@ -175,7 +125,7 @@ def format_memory(n_bytes: float) -> str:
 
 def plan(sizes: Union[ProblemSize, Mapping], *, ranks: Union[int, Mapping[str, int]] = 1,
          mem_per_cpu: Union[str, int] = "4G", target_seconds: float = 3600.0, max_ranks: int = 1024,
-         headroom: float = 1.25, stages=STAGES) -> List[StagePlan]:
+         headroom: float = 1.25, stages=None) -> List[StagePlan]:
     """Plan every stage for ``sizes`` at ``ranks`` (one count, or per stage) with ``mem_per_cpu``.
 
     ``sizes`` is a :class:`ProblemSize` or a mapping of its fields.  ``suggested_ntasks`` is the
@@ -183,13 +133,14 @@ def plan(sizes: Union[ProblemSize, Mapping], *, ranks: Union[int, Mapping[str, i
     ranks, whose memory fits); ``suggested_mem_per_cpu`` is the need at that count times ``headroom``.
     """
     size = sizes if isinstance(sizes, ProblemSize) else ProblemSize(**dict(sizes))
+    stages = planned_stages() if stages is None else stages
     limit = parse_memory(mem_per_cpu)
     plans = []
     for stage in stages:
         stage_ranks = ranks.get(stage, 1) if isinstance(ranks, Mapping) else int(ranks)
         memory, formula = memory_per_rank(stage, size, stage_ranks)
         work = work_units(stage, size)
-        rate = THROUGHPUT[stage][1]
+        rate = throughput(stage)[1]
         seconds = work / (rate * stage_ranks)
         suggested = min(max_ranks, max(1, math.ceil(work / (rate * target_seconds))))
         while suggested < max_ranks and memory_per_rank(stage, size, suggested)[0] > limit \
@@ -217,6 +168,4 @@ def format_plan(plans: List[StagePlan]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines += [f"warning: {p.warning}" for p in plans if p.warning]
-    if not THROUGHPUT_MEASURED:
-        lines.append("note: the times use placeholder throughput constants (not yet measured on this code)")
     return "\n".join(lines)

@@ -13,26 +13,25 @@ A site profile is a small TOML file::
     OMP_NUM_THREADS = "1"
 
 ``load_site(name_or_path)`` accepts a path to such a file or a name ``NAME`` looked up as
-``configs/site-NAME.toml`` in the project (``local`` is the single-machine profile).  Every value
-is later shell-quoted when rendered into a script; values that SLURM parses itself (partition,
-account, extra sbatch options) are also checked here for characters that have no business there.
+``configs/site-NAME.toml`` among the profiles qtlhpc ships (:func:`qtlhpc.resources.folder`; ``local``
+is the single-machine profile).  Every value is later shell-quoted when rendered into a script; values
+that SLURM parses itself (partition, account, extra sbatch options) are also checked here for
+characters that have no business there.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
-from qtlhpc.errors import ConfigError
+from qtlhpc.errors import ConfigError, did_you_mean
+from qtlhpc.resources import named_file
 
 LAUNCHERS = ("srun", "mpirun", "none")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SITES_DIR = PROJECT_ROOT / "configs"
 _KEYS = ("name", "partition", "account", "launcher", "python", "modules", "extra_sbatch", "env")
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,+-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,21 +59,7 @@ class Site:
 
 def site_path(name_or_path) -> Path:
     """The profile file for a path or a site name (``configs/site-NAME.toml``)."""
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or candidate.is_file():
-        if not candidate.is_file():
-            raise ConfigError(f"site profile {candidate} does not exist")
-        return candidate
-    path = SITES_DIR / f"site-{name_or_path}.toml"
-    if not path.is_file():
-        known = sorted(p.stem[len("site-"):] for p in SITES_DIR.glob("site-*.toml"))
-        close = difflib.get_close_matches(str(name_or_path), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"unknown site {str(name_or_path)!r}{hint} (known sites: {', '.join(known) or 'none'}; "
-            f"or give the path of a site profile TOML)"
-        )
-    return path
+    return named_file(name_or_path, "configs", "site-{}.toml", "site")
 
 
 def load_site(name_or_path=None) -> Site:
@@ -92,9 +77,8 @@ def site_from_dict(data, source: str = "<site>") -> Site:
     """Build a :class:`Site` from a mapping, rejecting unknown keys and malformed values."""
     for key in data:
         if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{source}: unknown key {key!r}{hint} (valid keys: {', '.join(_KEYS)})")
+            raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(key, _KEYS)} "
+                              f"(valid keys: {', '.join(_KEYS)})")
     site = Site(
         name=_string(data, "name", source, default=Path(source).stem.replace("site-", "")),
         partition=_string(data, "partition", source),
@@ -152,8 +136,3 @@ def _env(value, source: str) -> Dict[str, str]:
 def _single_line(value: str, key: str, source: str) -> None:
     if "\n" in value or "\r" in value or "\0" in value:
         raise ConfigError(f"{source}: {key} = {value!r} contains a line break; expected a single line")
-
-
-def default_site(name: Optional[str] = None) -> Site:
-    """The site to use when none is named: ``local``."""
-    return load_site(name or "local")

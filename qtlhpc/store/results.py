@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -48,7 +47,6 @@ from qtlhpc.errors import (  # noqa: E402
     BackendUnavailableError, IncompleteResultError, InputError, StaleResultError)
 from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm, on_root  # noqa: E402
 from qtlhpc.parallel.comm import picklable  # noqa: E402
-from qtlhpc.parallel.partition import block_range  # noqa: E402
 
 log = logging.getLogger("qtlhpc.store")
 

@@ -41,7 +41,7 @@ def main(argv):
     parser.add_argument("--claimed", action="store_true", help="ranks claim blocks from a shared counter")
     args = parser.parse_args(argv)
     comm = world()
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank = comm.Get_rank()
     n_positions = args.n_blocks * ROWS_PER_BLOCK
     computed = []
 

@@ -13,7 +13,7 @@ two-QTL LOD). Kinship models hold the variance ratios at the observed data's est
 from __future__ import annotations
 
 import pathlib
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def _permute_into(context, results, data, options, models, start, stop, n_total,
 
 
 def write_thresholds(stage, alphas, maxima_1d, maxima_2d) -> None:
-    from qtlhpc.methods.pepis.kernels.permutation import thresholds
+    from qtlhpc.stats.permutation import thresholds
 
     alphas = [float(a) for a in alphas]
     stage.write("alphas", np.array(alphas))
@@ -132,7 +132,7 @@ def run_merge_permutations(context, units=None, unit_output=None, inputs: Sequen
     options = context.config.section(STAGE)
     if not inputs:
         raise ConfigError("merge-permutations needs the task files to merge: qtlhpc run merge-permutations "
-                          "CONFIG RUN_DIR/perm/task-*.h5")
+                          "CONFIG RUN_DIR/units/permutations/task-*.h5")
 
     def read_parts():
         parts, names = [], None

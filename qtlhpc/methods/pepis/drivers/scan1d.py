@@ -8,23 +8,22 @@ work units (checkpointed); every block is computed for all traits.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
+from qtlhpc.stats.chi2 import LOD_TO_LRT
 from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.errors import ConfigError
 from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs, stack_traits, write_scan_labels, set_background
 
 STAGE = "scan1d"
-LOD_TO_LRT = 2.0 * math.log(10.0)
 
 
 def hk_block(inputs, start: int, stop: int):
     """Per-trait arrays of an HK block: lrt, df, pvalue, lod (n_loci,), effects and se (n_loci, 2)."""
     from qtlhpc.genetics.hk import effects_hk
-    from qtlhpc.methods.pepis.kernels.scan1d import chi2_survival
+    from qtlhpc.stats.chi2 import chi2_survival
 
     out = []
     for trait in inputs.traits:

@@ -12,17 +12,16 @@ the pairs above ``scan2d.report_lod`` (at most ``max_reported_pairs``) get their
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
+from qtlhpc.stats.chi2 import LOD_TO_LRT
 from qtlhpc.parallel import packed_slice, pair_from_index, triangle_row_blocks
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs, stack_traits, write_scan_labels
 
 STAGE = "scan2d"
 HK_STATISTICS = ("full", "fv1", "int", "add", "av1")
-LOD_TO_LRT = 2.0 * math.log(10.0)
 
 
 def kinship_block(inputs, block):
@@ -45,7 +44,7 @@ def trait_pair_probs(inputs, trait):
 
 def hk_block(inputs, block, single_qtl_lods):
     from qtlhpc.genetics.hk import scan2d_hk
-    from qtlhpc.methods.pepis.kernels.scan1d import chi2_survival
+    from qtlhpc.stats.chi2 import chi2_survival
 
     out = []
     n_states = inputs.probs.shape[2]

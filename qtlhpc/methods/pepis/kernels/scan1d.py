@@ -27,9 +27,9 @@ from typing import Optional
 
 import numba
 import numpy as np
-import scipy.special
 
 from qtlhpc.methods.pepis.kernels.null_model import NullBackground, reduce_columns
+from qtlhpc.stats.chi2 import chi2_tail
 from qtlhpc.errors import InputError
 
 LN10 = math.log(10.0)
@@ -442,30 +442,7 @@ def fixed_effects_fit(grams_proj, grams, scores, rss0, rss_out, rank_out, beta_o
 
 
 # ---------------------------------------------------------------------------------------------
-# p-values and the blocked drivers shared with scan2d
-
-
-def chi2_survival(statistic, df):
-    """``P(chi2_df > statistic)`` elementwise, NaN where ``df <= 0`` or the statistic is NaN (as scipy.stats'
-    ``chi2.sf``, through scipy.special so that a run never pays for importing scipy.stats)."""
-    statistic = np.asarray(statistic, dtype=np.float64)
-    df = np.asarray(df, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return np.where(df > 0, scipy.special.chdtrc(np.maximum(df, 1.0), statistic), np.nan)
-
-
-def chi2_tail(statistic, df):
-    """``P(chi2_df > statistic)`` for integer ``df >= 1`` (closed forms for df <= 4, which are all the scans use)."""
-    statistic = np.maximum(np.asarray(statistic, dtype=np.float64), 0.0)
-    df = int(df)
-    if df > 4:
-        return chi2_survival(statistic, df)
-    half = 0.5 * statistic
-    if df % 2 == 0:
-        tail = np.exp(-half)
-        return tail if df == 2 else tail * (1.0 + half)
-    tail = scipy.special.erfc(np.sqrt(half))
-    return tail if df == 1 else tail + np.sqrt(2.0 * statistic / np.pi) * np.exp(-half)
+# p-values and the unit fits shared with scan2d
 
 
 def random_pvalue(lrt, df, method="mixture"):
