@@ -40,14 +40,14 @@ polygenic_variance = 0.5
 main_qtl = [{{ marker = 100, additive = 0.8, dominance = 0.4 }}]
 epistatic_pairs = [{{ markers = [300, 1200], aa = 0.8 }}]
 write_format = "pepis"
-write_to = "imf2"
+write_to = "imf2-{ranks}"
 
 [input]
 format = "pepis"
-z = "imf2_Z.txt"
-w = "imf2_W.txt"
-phenotypes = "imf2_pheno.txt"
-map = "imf2_map.txt"
+z = "imf2-{ranks}_Z.txt"
+w = "imf2-{ranks}_W.txt"
+phenotypes = "imf2-{ranks}_pheno.txt"
+map = "imf2-{ranks}_map.txt"
 
 [kinship]
 block_rows = 64
@@ -96,7 +96,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         configs = {}
-        for ranks in [0] + args.ranks:  # 0: warm-up of the numba cache on a tiny copy
+        # 0: warm-up of the numba cache on a tiny copy; every config has input files of its own (a shared
+        # prefix let the full-size simulation overwrite the tiny copy, so the warm-up ran the full problem)
+        for ranks in [0] + args.ranks:
             text = CONFIG.format(ranks=ranks, individuals=args.individuals if ranks else 40,
                                  bins=args.bins_per_chromosome if ranks else 110)
             config = directory / f"pepis-{ranks}.toml"
