@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import importlib
 import platform
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 
-LU_SOLVERS = ("mumps", "umfpack", "superlu", "superlu_dist", "petsc")
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,58 +47,22 @@ def h5py_info() -> Dict[str, object]:
 
 @functools.lru_cache(maxsize=1)
 def petsc_info() -> Dict[str, object]:
+    """PETSc's versions and working LU solvers, asked of :mod:`qtlhpc.solvers` (the only PETSc importer)."""
     try:
-        import petsc4py
-
-        petsc4py.init([])
-        from petsc4py import PETSc
+        from qtlhpc.solvers import petsc
     except ImportError as error:
         return {"available": False, "reason": f"petsc4py is not importable ({error}): scipy sparse LU is used"}
-    version = "%d.%d.%d" % PETSc.Sys.getVersion()
-    return {"available": True, "petsc": version, "petsc4py": petsc4py.__version__,
-            "lu_solvers": _available_lu_solvers(PETSc)}
-
-
-def _available_lu_solvers(PETSc) -> List[str]:
-    """Names of the LU factorisation packages that factor a tiny matrix here."""
-    found = []
-    size = 4
-    matrix = PETSc.Mat().createAIJ([size, size], nnz=1, comm=PETSc.COMM_SELF)
-    for i in range(size):
-        matrix.setValue(i, i, 2.0 + i)
-    matrix.assemble()
-    rhs = matrix.createVecLeft()
-    rhs.set(1.0)
-    solution = matrix.createVecRight()
-    for name in LU_SOLVERS:
-        ksp = PETSc.KSP().create(comm=PETSc.COMM_SELF)
-        try:
-            ksp.setOperators(matrix)
-            ksp.setType("preonly")
-            pc = ksp.getPC()
-            pc.setType("lu")
-            pc.setFactorSolverType(name)
-            ksp.solve(rhs, solution)
-            if np.allclose(solution.getArray(), 1.0 / (2.0 + np.arange(size))):
-                found.append(name)
-        except PETSc.Error:
-            pass
-        finally:
-            ksp.destroy()
-    matrix.destroy()
-    return found
+    return {"available": True, **petsc.versions(), "lu_solvers": list(petsc.available_lu_solvers())}
 
 
 @functools.lru_cache(maxsize=1)
 def slepc_info() -> Dict[str, object]:
+    """SLEPc's versions, asked of :mod:`qtlhpc.solvers`."""
     try:
-        import slepc4py
-
-        slepc4py.init([])
-        from slepc4py import SLEPc
+        from qtlhpc.solvers import slepc
     except ImportError as error:
         return {"available": False, "reason": f"slepc4py is not importable ({error}): scipy eigensolvers are used"}
-    return {"available": True, "slepc": "%d.%d.%d" % SLEPc.Sys.getVersion(), "slepc4py": slepc4py.__version__}
+    return {"available": True, **slepc.versions()}
 
 
 def optional_module_version(name: str):
@@ -162,6 +125,9 @@ def describe(comm=None) -> str:
         lines.append(f"SLEPc: {slepc['slepc']} (slepc4py {slepc['slepc4py']})")
     else:
         lines.append(f"SLEPc: {slepc['reason']}")
+    from qtlhpc.solvers import describe_solvers
+
+    lines += [f"solver: {line}" for line in describe_solvers()]
     lines.append(f"backends in use: sparse LU = {sparse_lu_backend()}, eigensolver = {eigen_backend()}, "
                  f"results writes = {'mpio' if h5.get('parallel') and size > 1 else 'rank 0'}")
     extras = {name: optional_module_version(name) for name in ("numba", "bed_reader", "matplotlib")}

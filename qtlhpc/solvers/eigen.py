@@ -71,9 +71,9 @@ def descending(eigenvalues: np.ndarray, eigenvectors: np.ndarray, k: int) -> Tup
 
 
 class ScipyEigen:
-    """Symmetric eigenpairs with scipy: LAPACK ``eigh`` for dense or small matrices, ARPACK ``eigsh`` else.
+    """Symmetric eigenpairs with scipy: LAPACK ``eigh`` for small matrices, ARPACK ``eigsh`` (Lanczos) else.
 
-    ``dense_below``: sparse matrices with fewer rows than this are solved densely.  ``tol``: ARPACK's
+    ``dense_below``: matrices with fewer rows than this (or ``k >= n - 1``) go to ``eigh``.  ``tol``: ARPACK's
     relative accuracy (0 for machine precision).  Serial; on several ranks each rank solves its copy.
     """
 
@@ -87,7 +87,7 @@ class ScipyEigen:
     def largest(self, matrix, k: int) -> Tuple[np.ndarray, np.ndarray]:
         matrix = as_symmetric(matrix, k)
         n = matrix.shape[0]
-        if not sp.issparse(matrix) or n < self.dense_below or k >= n - 1:
+        if n < self.dense_below or k >= n - 1:
             dense = matrix.toarray() if sp.issparse(matrix) else matrix
             values, vectors = scipy.linalg.eigh(dense, subset_by_index=[n - k, n - 1])
             return descending(values, vectors, k)

@@ -11,9 +11,17 @@ of several ranks each rank hands PETSc its block of rows, and solutions come bac
 * ``petsc``: PETSc's own serial LU, from the diagonal of ``U`` in the factored matrix.  Its default
   fill orderings permute rows and columns alike, so they do not change the sign; it does not pivot.
 
-SuperLU, SuperLU_dist, UMFPACK and KLU keep their factors inside the external package and PETSc
+SuperLU, SuperLU_dist, UMFPACK and KLU keep their factors inside the external package and petsc4py
 gives no access to them: :meth:`PetscLUFactorization.logabsdet` raises
 :class:`~qtlhpc.solvers.sparse_lu.LogDetUnsupportedError` for them.
+
+``refactor`` puts new values into the same PETSc matrix; PETSc then runs the numeric factorisation only
+(MUMPS, UMFPACK, KLU, PETSc's LU: one ``MatLUFactorNum`` event, no ``MatLUFactorSym``; SuperLU and
+SuperLU_dist do both phases inside PETSc's numeric one, unlogged, and reuse theirs with ``SamePattern``).
+
+SuperLU_dist without MC64 (Debian's build) pivots statically only: a matrix that needs row pivoting
+fails with a zero pivot, and one with a diagonal entry not stored would end the process inside
+SuperLU_dist, so that is refused beforehand with :class:`numpy.linalg.LinAlgError`.
 """
 
 from __future__ import annotations
@@ -142,13 +150,18 @@ class MissingLUSolverError(BackendUnavailableError):
 
 
 class PetscLUFactorization:
-    """The LU factors of one ``(n, n)`` matrix held by a PETSc KSP; see the module docstring."""
+    """The LU factors of one ``(n, n)`` matrix held by a PETSc KSP; see the module docstring.
+
+    Every method is collective on the communicator.  Free it with :meth:`destroy` or a ``with`` block
+    (garbage collection runs at different times on different ranks).
+    """
 
     def __init__(self, matrix, comm, solver: str, options: Optional[Mapping[str, object]], prefix: str):
         self._matrix = as_square_csr(matrix)
         self.n = self._matrix.shape[0]
         self.solver = solver
         self._options = dict(options or {})
+        self._refuse_superlu_dist_abort()
         self._petsc_matrix = distributed_aij(self._matrix, comm)
         self._ksp = PETSc.KSP().create(comm=comm)
         self._rhs, self._solution = self._petsc_matrix.createVecs()
@@ -156,8 +169,26 @@ class PetscLUFactorization:
         option_names = push_options(prefix, self._options)
         try:
             self._setup(prefix)
+        except BaseException:
+            self.destroy()
+            raise
         finally:
             clear_options(option_names)
+
+    def _refuse_superlu_dist_abort(self) -> None:
+        """SuperLU_dist without a row permutation ends the process on a structurally zero diagonal entry."""
+        row_permutation = str(self._options.get("mat_superlu_dist_rowperm", "NOROWPERM")).upper()
+        if self.solver != "superlu_dist" or row_permutation != "NOROWPERM":
+            return
+        rows = np.repeat(np.arange(self.n), np.diff(self._matrix.indptr))
+        has_diagonal = np.zeros(self.n, dtype=bool)
+        has_diagonal[rows[self._matrix.indices == rows]] = True
+        if not has_diagonal.all():
+            raise np.linalg.LinAlgError(
+                f"superlu_dist without a row permutation would abort the process: diagonal entry "
+                f"{int(np.argmin(has_diagonal))} is not stored. {_NO_PIVOTING_HINTS['superlu_dist']}"
+                f"(or set options mat_superlu_dist_rowperm where SuperLU_dist has MC64)"
+            )
 
     def _setup(self, prefix: str) -> None:
         ksp = self._ksp
@@ -327,3 +358,8 @@ def lu_event_counts() -> Dict[str, int]:
         PETSc.Log.begin()
     return {"symbolic": PETSc.Log.Event("MatLUFactorSym").getPerfInfo()["count"],
             "numeric": PETSc.Log.Event("MatLUFactorNum").getPerfInfo()["count"]}
+
+
+def versions() -> Dict[str, str]:
+    """PETSc's and petsc4py's versions (for ``qtlhpc info``)."""
+    return {"petsc": "%d.%d.%d" % PETSc.Sys.getVersion(), "petsc4py": petsc4py.__version__}

@@ -101,3 +101,8 @@ class SlepcEigen:
 
     def __repr__(self) -> str:
         return f"SlepcEigen(tol={self.tol}, prefix={self.prefix!r}, options={self.options!r})"
+
+
+def versions() -> dict:
+    """SLEPc's and slepc4py's versions (for ``qtlhpc info``)."""
+    return {"slepc": "%d.%d.%d" % SLEPc.Sys.getVersion(), "slepc4py": slepc4py.__version__}

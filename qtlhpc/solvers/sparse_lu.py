@@ -93,6 +93,14 @@ def permutation_sign(permutation: np.ndarray) -> float:
     return -1.0 if transpositions % 2 else 1.0
 
 
+def _splu(matrix: sp.csc_matrix, permc_spec: str):
+    try:
+        return spla.splu(matrix, permc_spec=permc_spec)
+    except RuntimeError as error:
+        raise np.linalg.LinAlgError(f"SuperLU failed on the {matrix.shape[0]} x {matrix.shape[0]} matrix "
+                                    f"({error}): it is singular") from error
+
+
 class ScipyLUFactorization:
     """SuperLU factors from :func:`scipy.sparse.linalg.splu` of ``A[:, order]``: ``Pr A[:, order] Pc = L U``.
 
@@ -105,7 +113,7 @@ class ScipyLUFactorization:
         self._matrix = as_square_csr(matrix)
         self.n = self._matrix.shape[0]
         self._order = np.arange(self.n)
-        self._lu = spla.splu(self._matrix.tocsc(), permc_spec=permc_spec)
+        self._lu = _splu(self._matrix.tocsc(), permc_spec)
 
     def _factors(self):
         if self._lu is None:
@@ -116,7 +124,7 @@ class ScipyLUFactorization:
         new = as_square_csr(matrix)
         check_same_pattern(self._matrix, new)
         order = self._order[np.argsort(self._factors().perm_c)]
-        self._lu = spla.splu(new.tocsc()[:, order], permc_spec="NATURAL")
+        self._lu = _splu(new.tocsc()[:, order], "NATURAL")
         self._order = order
         self._matrix = new
 
