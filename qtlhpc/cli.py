@@ -58,7 +58,9 @@ def _plan_text(config, ranks: int, mem_per_cpu: str) -> str:
     else:
         raise ConfigError(f"{config.source}: `qtlhpc plan` needs an [input] whose files exist, or a [simulate] section")
     step = config.section("genoprob")["step"]
-    settings = {name: config.section(name) for name in ("kinship", "scan1d", "scan2d", "permutations", "varcomp")}
+    from qtlhpc.config import sections
+
+    settings = {name: config.section(name) for name, declared in sections().items() if not declared.optional}
     size = problem_from_config(settings, n_individuals=n_individuals, n_markers=n_markers, n_traits=n_traits,
                                n_genotypes=states)
     header = (f"{config.source}: {n_individuals} individuals, {n_markers} markers, {n_traits} trait(s), "

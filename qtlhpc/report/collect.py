@@ -16,7 +16,11 @@ import numpy as np
 from qtlhpc.store import ResultsFile
 
 # Stages shown in the header, in pipeline order; others found in the file follow.
-PIPELINE_STAGES = ("genoprob", "kinship", "varcomp", "scan1d", "scan2d", "permutations")
+def pipeline_stages():
+    """Result groups in the registry's order (genoprob first, then each method's stages)."""
+    from qtlhpc.stages import registry
+
+    return tuple(dict.fromkeys(spec.group for spec in registry.stages().values() if spec.name != "report"))
 ABSENT = "absent"
 COMPLETE = "complete"
 
@@ -83,7 +87,8 @@ def read_header(results: ResultsFile) -> FileHeader:
         found[info.name] = StageStatus(
             info.name, info.status or "unknown", _text(attributes.get("started", "")),
             _text(attributes.get("finished", "")), None if n_ranks is None else int(n_ranks), dict(info.checkpoints))
-    names = list(PIPELINE_STAGES) + [name for name in found if name not in PIPELINE_STAGES]
+    ordered = pipeline_stages()
+    names = list(ordered) + [name for name in found if name not in ordered]
     stages = [found.get(name, StageStatus(name, ABSENT)) for name in names]
     return FileHeader(Path(results.path).name, version, created, stages)
 
