@@ -13,10 +13,10 @@ PYTEST_ARGS ?=
 
 # Debian 12's coherent MPI / parallel-HDF5 / PETSc / SLEPc stack (see docs/install.md).
 STACK_PACKAGES := python3-venv python3-numpy python3-scipy python3-mpi4py python3-h5py-mpi \
-                  python3-petsc4py-real python3-slepc4py-real openmpi-bin
+                  python3-petsc4py-real python3-slepc4py-real openmpi-bin python3-cyvcf2 python3-pysam tabix
 # A real single-node SLURM for the cluster tests, and R/qtl for the comparisons with it.
 TEST_PACKAGES  := slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge libpmix-dev r-cran-qtl \
-                  python3-setuptools python3-wheel
+                  python3-setuptools python3-wheel r-bioc-qvalue fastqtl fastqtl-doc qtltools qtltools-example
 
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1

@@ -287,3 +287,11 @@ def test_distributed_lu_and_eigenpairs_equal_numpy_on_every_rank(n_ranks):
     assert any(name.startswith("mumps refactor logdet") for name in result["errors"])
     for name, error in result["errors"].items():
         assert error < (1e-7 if name.endswith("eigenvectors") else TOLERANCE), name
+
+
+@pytest.mark.mpi
+def test_slepc_on_one_rank_only_lets_the_job_end():
+    require("petsc")
+    require("slepc")
+    proc = run_mpi(2, [SCRIPT, "--eigen-on-rank-0-only"], timeout=60)
+    assert "RANK0_EIGEN 3.0" in proc.stdout

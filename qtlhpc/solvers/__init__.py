@@ -1,8 +1,13 @@
 """Sparse LU and symmetric eigensolvers, each with a scipy backend and a PETSc / SLEPc one.
 
-This is the only package that imports petsc4py (in :mod:`qtlhpc.solvers.petsc`) and slepc4py (in
-:mod:`qtlhpc.solvers.slepc`); importing ``qtlhpc.solvers`` imports neither.  ``backend="auto"``
-takes PETSc / SLEPc when they import, and scipy otherwise (PETSc-only settings are then not used).
+This is the only package that imports petsc4py and slepc4py (in :mod:`qtlhpc.solvers.petsc`, which
+loads both, and :mod:`qtlhpc.solvers.slepc`); importing ``qtlhpc.solvers`` imports neither.
+``backend="auto"`` takes PETSc / SLEPc when they import, and scipy otherwise (PETSc-only settings are
+then not used).
+
+Under MPI the first call that loads PETSc (a factory with a PETSc backend, :func:`available_lu_solvers`,
+:func:`describe_solvers`) must be made on every rank: PETSc's initialisation and its clean-up at exit
+are collective on ``MPI_COMM_WORLD``.
 """
 
 from __future__ import annotations

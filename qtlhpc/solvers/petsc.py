@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import sys
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -37,10 +38,30 @@ import scipy.sparse as sp
 from qtlhpc.errors import BackendUnavailableError
 from qtlhpc.solvers.sparse_lu import LogDetUnsupportedError, as_rhs, as_square_csr, check_same_pattern
 
-try:
+
+def _initialise_petsc_and_slepc():
+    """Initialise SLEPc (when importable) and PETSc once per process, with no command-line options.
+
+    petsc4py 3.18 registers a collective clean-up on ``MPI_COMM_WORLD`` at exit for every ``init`` call
+    (and SLEPc's first import): ranks with different counts hang at exit.  So ``init`` is called only
+    when not done yet, and SLEPc is loaded together with PETSc, never on only some ranks.
+    """
+    try:
+        import slepc4py
+
+        if "slepc4py.SLEPc" not in sys.modules:
+            slepc4py.init([])
+    except ImportError:
+        pass
     import petsc4py
 
-    petsc4py.init([])
+    if "petsc4py.PETSc" not in sys.modules:
+        petsc4py.init([])
+
+
+try:
+    _initialise_petsc_and_slepc()
+    import petsc4py
     from petsc4py import PETSc
 except ImportError as _error:
     raise BackendUnavailableError(

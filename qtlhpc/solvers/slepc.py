@@ -14,20 +14,17 @@ import scipy.sparse as sp
 
 from qtlhpc.errors import BackendUnavailableError
 from qtlhpc.solvers.eigen import EigenConvergenceError, as_symmetric, descending
+from qtlhpc.solvers.petsc import (PETSc, VectorGather, clear_options, distributed_aij, owned_rows, petsc_comm,
+                                  push_options, unique_prefix)
 
 try:
     import slepc4py
-
-    slepc4py.init([])
-    from slepc4py import SLEPc
+    from slepc4py import SLEPc  # initialised with PETSc in qtlhpc.solvers.petsc
 except ImportError as _error:
     raise BackendUnavailableError(
         f"slepc4py is not importable ({_error}): install python3-slepc4py-real (`make setup`) and set "
         f"SLEPC_DIR, or use the scipy backend"
     ) from _error
-
-from qtlhpc.solvers.petsc import (PETSc, VectorGather, clear_options, distributed_aij, owned_rows, petsc_comm,
-                                  push_options, unique_prefix)
 
 
 def distributed_dense(matrix: np.ndarray, comm) -> "PETSc.Mat":

@@ -1,11 +1,14 @@
 """PETSc LU and SLEPc eigenpairs of one matrix distributed over all ranks (run by tests/test_solvers.py).
 
-usage: solvers.py
+usage: solvers.py [--eigen-on-rank-0-only]
 Every rank checks its gathered results against numpy and asserts; rank 0 then prints one line
 "RESULT <json>" with the ranks, the LU solvers tried and the largest relative error of each check.
+With --eigen-on-rank-0-only, all ranks factor with MUMPS and only rank 0 asks SLEPc (on COMM_SELF)
+for eigenpairs; rank 0 prints "RANK0_EIGEN <largest eigenvalue>" and the program must end.
 """
 
 import json
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +16,6 @@ from mpi4py import MPI
 
 from qtlhpc.solvers import LogDetUnsupportedError, canonical_signs
 from qtlhpc.solvers.petsc import LOGDET_SOLVERS, PetscSparseLU, available_lu_solvers, lu_event_counts
-from qtlhpc.solvers.slepc import SlepcEigen
 
 TOLERANCE = 1e-10
 
@@ -74,6 +76,8 @@ def check_eigen(comm, errors):
     k = 4
     values_ref = values_ref[::-1][:k]
     vectors_ref = canonical_signs(vectors_ref[:, ::-1][:, :k])
+    from qtlhpc.solvers.slepc import SlepcEigen
+
     for label, matrix in (("sparse", symmetric), ("dense", symmetric.toarray())):
         values, vectors = SlepcEigen(comm).largest(matrix, k)
         errors[f"slepc {label} eigenvalues"] = relative(values, values_ref)
@@ -82,8 +86,22 @@ def check_eigen(comm, errors):
         assert all(np.array_equal(v, vectors) for v in all_vectors), "ranks hold different eigenvectors"
 
 
+def eigen_on_rank_0_only(comm):
+    """Loading SLEPc on one rank only must not leave the ranks unequal at exit (PETSc's clean-up is collective)."""
+    with PetscSparseLU(comm, "mumps").factor(sp.diags([2.0, 3.0, 4.0]).tocsr()) as factors:
+        factors.solve(np.ones(3))
+    if comm.Get_rank() == 0:
+        from qtlhpc.solvers import eigensolver
+
+        values, _ = eigensolver("slepc").largest(np.diag([1.0, 2.0, 3.0]), 1)
+        print("RANK0_EIGEN", values[0], flush=True)
+
+
 def main():
     comm = MPI.COMM_WORLD
+    if "--eigen-on-rank-0-only" in sys.argv[1:]:
+        eigen_on_rank_0_only(comm)
+        return
     lu_event_counts()
     solvers = ["mumps"] + (["superlu_dist"] if "superlu_dist" in available_lu_solvers() else [])
     errors = {}
