@@ -462,6 +462,26 @@ class ResultsFile:
             self.comm.Bcast(array, root=0)
         return array
 
+    def read_own(self, path: str, selection) -> np.ndarray:
+        """``dataset[selection]`` where each rank passes its own ``selection`` (collective), e.g. its block of
+        genes: with parallel I/O every rank reads its part; with rank-0 I/O rank 0 reads each rank's part
+        and sends it to that rank alone.  Refuses incomplete and stale stages as :meth:`read` does."""
+        variable = schema.get(path)
+        if self.parallel_io or self.n_ranks == 1:
+            return decode(variable, self._dataset(self._h5, variable, False), selection)
+        selections = self.comm.gather(selection, root=0)
+        parts, error = None, None
+        if self.rank == 0:
+            try:
+                dataset = self._dataset(self._h5, variable, False)
+                parts = [decode(variable, dataset, s) for s in selections]
+            except Exception as caught:
+                error = caught if picklable(caught) else RuntimeError(str(caught))
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+        return self.comm.scatter(parts, root=0)
+
     def _dataset(self, h5, variable: schema.Variable, allow_incomplete: bool) -> h5py.Dataset:
         present = [name for name in h5.keys()]
         if variable.stage not in h5:
@@ -552,28 +572,34 @@ class Stage:
         variable = self.variable(name)
         results = self.results
         if results.parallel_io:
-            # rank 0's array goes to every rank: same metadata everywhere, rank 0 writes the data
-            prepared = results._on_root_only(lambda: prepare_array(variable, array))
-            dataset = self._create_small(results._h5, variable, prepared)
+            # only the shape and type travel (every rank creates the dataset alike); rank 0 writes the data,
+            # so a large array is never sent to every rank
+            held = {}
+
+            def prepare():
+                held["array"] = prepare_array(variable, array)
+                return held["array"].shape, hdf5_dtype(variable, held["array"])
+
+            shape, dtype = results._on_root_only(prepare)
+            dataset = self._create_small(results._h5, variable, shape, dtype)
             if results.rank == 0:
-                _write_whole(dataset, prepared)
+                _write_whole(dataset, held["array"])
             results.flush()
             return
 
         def write(h5):
             prepared = prepare_array(variable, array)
-            dataset = self._create_small(h5, variable, prepared)
+            dataset = self._create_small(h5, variable, prepared.shape, hdf5_dtype(variable, prepared))
             _write_whole(dataset, prepared)
             h5.flush()
 
         results._collective(write)
 
-    def _create_small(self, h5, variable: schema.Variable, prepared: np.ndarray) -> h5py.Dataset:
+    def _create_small(self, h5, variable: schema.Variable, shape, dtype) -> h5py.Dataset:
         group = h5[self.name]
-        dtype = hdf5_dtype(variable, prepared)
         if variable.name in group:
             del group[variable.name]
-        dataset = group.create_dataset(variable.name, shape=prepared.shape, dtype=dtype, track_times=False)
+        dataset = group.create_dataset(variable.name, shape=shape, dtype=dtype, track_times=False)
         _write_schema_attributes(dataset, variable)
         return dataset
 

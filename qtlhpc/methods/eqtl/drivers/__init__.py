@@ -1,0 +1,1 @@
+"""Stage drivers of the eQTL method."""
