@@ -179,3 +179,14 @@ def test_a_killed_run_resumes_to_the_same_numbers(example, serial_run, tmp_path)
     assert "resumes" in resumed.stderr
     for name, value in cis_results(results).items():
         assert same(value, serial_run[1][name]), name
+
+
+def test_report_draws_the_cis_section(serial_run, tmp_path):
+    config, stored = serial_run
+    qtlhpc("report", config.parent / "results.h5", "-o", tmp_path / "report")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "cis-eQTL" in page and "cis_manhattan.png" in page and "cis_pvalues.png" in page
+    assert (tmp_path / "report" / "cis_manhattan.png").stat().st_size > 1000
+    strongest = stored["gene_ids"][np.nanargmin(stored["pval_beta"])]
+    assert strongest in page
+    assert "Variance components" not in page   # a PEPIS section has no place in an eQTL run's page

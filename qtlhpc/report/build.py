@@ -14,6 +14,34 @@ from qtlhpc.store import open_results
 __all__ = ["write_report", "binned_pair_maximum", "bin_edges", "genome_layout"]
 
 
+def section_builders(header):
+    """The PEPIS sections when the file has a PEPIS stage (or no method stage at all), then each method
+    room's own (``qtlhpc/methods/<method>/report.py``: ``SECTION_BUILDERS``) when the file has its stages."""
+    import importlib
+
+    from qtlhpc.stages import registry
+
+    present = {status.name for status in header.stages if status.status != "absent"}
+    by_method = {}
+    for spec in registry.stages().values():
+        by_method.setdefault(spec.method, set()).add(spec.group)
+    method_groups = set().union(*(groups for method, groups in by_method.items() if method != "shared"))
+    builders = []
+    if present & by_method.get("pepis", set()) or not present & method_groups:
+        builders += list(SECTION_BUILDERS)
+    for method, groups in by_method.items():
+        if method in ("shared", "pepis") or not present & groups:
+            continue
+        try:
+            module = importlib.import_module(f"qtlhpc.methods.{method}.report")
+        except ModuleNotFoundError as error:
+            if error.name != f"qtlhpc.methods.{method}.report":
+                raise
+            continue
+        builders += list(getattr(module, "SECTION_BUILDERS", ()))
+    return builders
+
+
 def write_report(results_path, out_dir, *, top: int = 20) -> Path:
     """Write the report of ``results_path`` into ``out_dir`` (created if needed); returns ``out_dir/index.html``.
 
@@ -29,7 +57,7 @@ def write_report(results_path, out_dir, *, top: int = 20) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with open_results(results_path) as results:
         header = read_header(results)
-        sections = [build(results, header, out_dir, int(top)) for build in SECTION_BUILDERS]
+        sections = [build(results, header, out_dir, int(top)) for build in section_builders(header)]
     index = out_dir / "index.html"
     index.write_text(render_page(header, sections), encoding="utf-8")
     return index

@@ -75,6 +75,25 @@ class Loci:
         return int(self.names.size)
 
 
+def _expected_groups(found) -> set:
+    """Result groups of the methods that have a stage in the file (PEPIS's when none has): the page names
+    the missing ones of those."""
+    from qtlhpc.stages import registry
+
+    groups = {}
+    for spec in registry.stages().values():
+        groups.setdefault(spec.method, set()).add(spec.group)
+    methods = [m for m, g in groups.items() if m != "shared" and g & set(found)] or ["pepis"]
+    expected = set(groups.get("shared", set())) - {"report", "expression"}
+    if "pepis" not in methods:
+        expected.discard("genoprob")
+    for method in methods:
+        expected |= groups[method]
+    if any(m != "pepis" for m in methods):
+        expected.add("expression")
+    return expected
+
+
 def read_header(results: ResultsFile) -> FileHeader:
     """File name, version, creation time and the status of every stage (pipeline stages first)."""
     with h5py.File(results.path, "r") as h5:
@@ -87,7 +106,7 @@ def read_header(results: ResultsFile) -> FileHeader:
         found[info.name] = StageStatus(
             info.name, info.status or "unknown", _text(attributes.get("started", "")),
             _text(attributes.get("finished", "")), None if n_ranks is None else int(n_ranks), dict(info.checkpoints))
-    ordered = pipeline_stages()
+    ordered = [name for name in pipeline_stages() if name in found or name in _expected_groups(found)]
     names = list(ordered) + [name for name in found if name not in ordered]
     stages = [found.get(name, StageStatus(name, ABSENT)) for name in names]
     return FileHeader(Path(results.path).name, version, created, stages)
