@@ -19,3 +19,51 @@ CIS_OPTIONS = {
 SECTIONS = (
     SectionSpec("cis", CIS_OPTIONS, "eqtl", "population cis-eQTL with permutations, as FastQTL"),
 )
+
+# ---------------------------------------------------------------------------------------------------------
+# The mapping of a cross (Liu, de la Fuente & Hoeschele 2008): stages cross-eqtl and cross-trans.
+# [cross_map] is read by both: the physical position of each marker decides which markers are a gene's own
+# (cis) and which marker is closest to a regulator (trans); its own section keeps a change of the PC-mapping
+# settings ([cross_eqtl]) from rerunning the trans scan, and one of the trans settings from rerunning cross-eqtl.
+
+CROSS_MAP_OPTIONS = {
+    "marker_positions": Option(str, "", "TSV of the physical map: marker, chromosome, position (bp), one line per "
+                                        "marker of [input] (a header line is allowed); empty: the [input] map "
+                                        "positions are taken as bp (needs map_unit = \"bp\")"),
+    "map_unit": Option(str, "cM", "unit of the [input] map positions: cM (then marker_positions is needed) or bp",
+                       ("cM", "bp")),
+}
+
+CROSS_EQTL_OPTIONS = {
+    "alpha": Option(float, 0.05, "BH FDR level of the cis, cis-trans, PC scan and PC-target tests"),
+    "logp_drop": Option(float, 1.5, "confidence interval: contiguous markers with -log10 p >= peak - logp_drop"),
+    "min_overlap": Option(float, 0.8, "eQTL merge into one region when their CIs overlap by more than this "
+                                      "(|A n B| / min(|A|, |B|), bp), or share the peak marker"),
+    "merge_rule": Option(str, "clump", "region merging: clump (strongest first) or transitive (connected "
+                                       "components)", ("clump", "transitive")),
+    "clusters": Option(int, 100, "k-means clusters of the e-traits for PC mapping (capped at n_genes / 2)"),
+    "restarts": Option(int, 10, "k-means++ restarts (restart i draws from unit_rng(seed, 'eqtl-kmeans', i))"),
+    "centroid": Option(str, "sign_mean", "k-means centroid: sign_mean (minimises sum 1 - |r|) or "
+                                         "principal_component", ("sign_mean", "principal_component")),
+    "min_eigenvalue": Option(float, 1.5, "keep the PCs of a cluster's correlation matrix with a larger eigenvalue"),
+}
+
+CROSS_TRANS_OPTIONS = {
+    "regulator_block": Option(int, 256, "regulators per work unit (checkpoint block); memory per rank grows as "
+                                        "113 x regulator_block x n_genes bytes"),
+    "interaction": Option(bool, True, "model (1) with the interaction b3 y_r x_r (false: b1 y_r + b2 x_r only)"),
+    "min_recombination": Option(float, 0.25, "pairs whose closest markers have a recombination fraction <= this "
+                                             "are not tested"),
+    "keep_pvalue": Option(float, 0.05, "pairs with p_iut <= keep_pvalue are kept for the BH step (q-values <= "
+                                       "keep_pvalue are exact)"),
+    "fdr": Option(float, 0.05, "BH level: kept pairs with q <= fdr are the trans table (fdr <= keep_pvalue)"),
+}
+
+SECTIONS = SECTIONS + (
+    SectionSpec("cross_map", CROSS_MAP_OPTIONS, "eqtl", "physical positions of the cross's markers, for the "
+                                                        "mapping of a cross (cross-eqtl, cross-trans)"),
+    SectionSpec("cross_eqtl", CROSS_EQTL_OPTIONS, "eqtl", "cis, cis-trans and PC mapping of a haploid cross "
+                                                          "(Liu et al. 2008)"),
+    SectionSpec("cross_trans", CROSS_TRANS_OPTIONS, "eqtl", "trans mapping of a haploid cross: model (1) for "
+                                                            "every regulator-target pair, IUT, BH"),
+)
