@@ -780,9 +780,14 @@ class BlockedWriter:
                         group[name][selection] = array
                 results.flush()
                 round_blocks = [b for b, _ in gathered if b is not None]
+                self._mark_done(round_blocks)
             else:
                 round_blocks = None
+            # sent once rank 0 has marked the round's blocks: no rank reports a block before it is durable
             round_blocks = results._bcast(round_blocks)
+            if results.rank != 0:
+                self._mark_done(round_blocks)
+            return round_blocks
         self._mark_done(round_blocks)
         return round_blocks
 

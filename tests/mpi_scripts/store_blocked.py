@@ -9,6 +9,7 @@ Every rank prints "ROUND <i> <blocks...>" once blocks are durable and marked, ra
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -25,6 +26,12 @@ SEED = 20240601
 schema.declare("storetest", "lod", ("trait", "position"), "float64", "LOD", "test scores, written in blocks")
 schema.declare("storetest", "best", ("position",), "int32", "", "test integers, written in blocks")
 schema.declare("storetest", "trait_names", ("trait",), "str", "", "test trait names", labels_for="trait")
+
+
+def say(*words) -> None:
+    """One line in one write(2): lines of several ranks on one pipe never interleave (print writes a line
+    in pieces, which mix character by character between ranks under PYTHONUNBUFFERED)."""
+    os.write(sys.stdout.fileno(), (" ".join(map(str, words)) + "\n").encode())
 
 
 def block_values(block_id):
@@ -54,7 +61,7 @@ def main(argv):
 
     def on_round(round_index, n_rounds, blocks):
         # lockstep writers report a round's blocks on every rank; independent ones their own blocks
-        print("ROUND", round_index, *blocks, flush=True)
+        say("ROUND", round_index, *blocks)
 
     with ResultsFile.open(args.out, comm, parallel_io=False if args.rank0_io else None) as results:
         stage = results.begin_stage("storetest", {"n_blocks": args.n_blocks, "rows": ROWS_PER_BLOCK})
@@ -73,9 +80,9 @@ def main(argv):
         assert results.read("storetest/best", (slice(2, 3),)).tolist() == [block_values(0)[1][2]]
         n_computed = comm.allreduce(len(computed))
         if rank == 0:
-            print("PARALLEL_IO", results.parallel_io, flush=True)
-            print("COMPUTED", n_computed, flush=True)
-            print("DONE", flush=True)
+            say("PARALLEL_IO", results.parallel_io)
+            say("COMPUTED", n_computed)
+            say("DONE")
 
 
 if __name__ == "__main__":
