@@ -28,7 +28,7 @@ def example(tmp_path_factory):
     return fastqtl_example.unpack_example(tmp_path_factory.mktemp("fastqtl"))
 
 
-def write_config(folder, directory, chunks=6, region="22:17000000-19000000"):
+def write_config(folder, directory, chunks=6, region="22:17000000-19000000", extra=""):
     config = directory / "analysis.toml"
     config.write_text(f"""
 [run]
@@ -46,6 +46,7 @@ region = "{region}"
 genotypes = "{folder / 'genotypes.vcf.gz'}"
 permutations = [{PERMUTATIONS}]
 chunks = {chunks}
+{extra}
 """)
     return config
 
@@ -190,3 +191,48 @@ def test_report_draws_the_cis_section(serial_run, tmp_path):
     strongest = stored["gene_ids"][np.nanargmin(stored["pval_beta"])]
     assert strongest in page
     assert "Variance components" not in page   # a PEPIS section has no place in an eQTL run's page
+
+
+def read_nominal(results_path):
+    import gzip
+
+    with open_results(results_path) as results:
+        files = results.read("cis/nominal_files")
+        counts = results.read("cis/nominal_pairs")
+    rows = []
+    for name, count in zip(files, counts):
+        with gzip.open(results_path.parent / name, "rt") as handle:
+            lines = handle.read().splitlines()
+        assert lines[0].split("\t")[:3] == ["phenotype_id", "variant_id", "tss_distance"]
+        assert len(lines) - 1 == count
+        rows += [line.split("\t") for line in lines[1:]]
+    return rows
+
+
+def test_nominal_pass_equals_fastqtl_and_survives_an_array_run(example, tmp_path):
+    if not fastqtl_example.have_fastqtl():
+        skip_or_fail("fastQTL is not on PATH (apt-get install fastqtl, or `make setup-test`)")
+    region = "22:17000000-18000000"
+    config = write_config(example, tmp_path, chunks=2, region=region, extra="nominal = true")
+    qtlhpc("run", "eqtl", config)
+    ours = read_nominal(tmp_path / "results.h5")
+    out = fastqtl_example.run_fastqtl(example, tmp_path / "nominal.txt.gz", "--region", region)
+    theirs = fastqtl_example.read_fastqtl_table(out)
+    assert len(ours) == len(theirs) > 1000
+    for mine, reference in zip(ours, theirs):
+        assert mine[:3] == reference[:3]           # gene, variant, distance: the same pairs in the same order
+        # pval_nominal, slope, slope_se: FastQTL prints 6 digits of float32 correlations (the kernel's own test,
+        # tests/test_eqtl_cis.py, bounds that error exactly); here the table must carry the same numbers
+        for column in (6, 7, 8):
+            np.testing.assert_allclose(float(mine[column]), float(reference[column]), rtol=1e-3, atol=1e-7)
+    # an array run: two tasks, merged; the merged file names the tasks' tables
+    array_dir = tmp_path / "array"
+    array_dir.mkdir()
+    config = write_config(example, array_dir, chunks=2, region=region, extra="nominal = true")
+    qtlhpc("run", "expression", config)
+    (array_dir / "tasks").mkdir()
+    tasks = [array_dir / "tasks" / "a.h5", array_dir / "tasks" / "b.h5"]
+    qtlhpc("run", "cis", config, "--units", "0:1", "--unit-output", tasks[0])
+    qtlhpc("run", "cis", config, "--units", "1:2", "--unit-output", tasks[1])
+    qtlhpc("run", "merge-cis", config, *tasks)
+    assert read_nominal(array_dir / "results.h5") == ours

@@ -13,6 +13,10 @@ CIS_OPTIONS = {
                                          "or after max); or [min, hits, max]"),
     "chunks": Option(int, 64, "genes are split into this many chunks, the work units (checkpoint blocks, "
                               "SLURM array units; FastQTL's --chunk K N)"),
+    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this"),
+    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples"),
+    "nominal": Option(bool, False, "also write the nominal pass: every gene-variant pair in cis, FastQTL's "
+                                   "nominal columns, one gzipped TSV per chunk beside the results file"),
     "fdr": Option(float, 0.05, "q-value level at which a gene is called an eGene (reported in the log)"),
 }
 
@@ -56,6 +60,10 @@ CROSS_TRANS_OPTIONS = {
                                              "are not tested"),
     "keep_pvalue": Option(float, 0.05, "pairs with p_iut <= keep_pvalue are kept for the BH step (q-values <= "
                                        "keep_pvalue are exact)"),
+    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this"),
+    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples"),
+    "nominal": Option(bool, False, "also write the nominal pass: every gene-variant pair in cis, FastQTL's "
+                                   "nominal columns, one gzipped TSV per chunk beside the results file"),
     "fdr": Option(float, 0.05, "BH level: kept pairs with q <= fdr are the trans table (fdr <= keep_pvalue)"),
 }
 

@@ -31,6 +31,11 @@ declare(STAGE, "num_perm", ("cis_gene",), "int64", "", "permutations run for the
 declare(STAGE, "qvalue", ("cis_gene",), "float64", "",
         "Storey q-value of pval_beta over the genes with variants (Bioconductor qvalue's rules); NaN without")
 declare(STAGE, "qvalue_bh", ("cis_gene",), "float64", "", "Benjamini-Hochberg adjusted pval_beta")
+declare_dimension("cis_chunk", "a chunk of genes of the cis scan (genes block_range(n_genes, chunk, cis.chunks))")
+declare(STAGE, "nominal_pairs", ("cis_chunk",), "int64", "",
+        "gene-variant pairs in the chunk's nominal table (cis.nominal; 0 without)")
+declare(STAGE, "nominal_files", ("cis_chunk",), "str", "",
+        "the chunk's nominal table: gzipped TSV with FastQTL's nominal columns, relative to the results file")
 declare(STAGE, "pi0", (), "float64", "", "estimated proportion of genes without a cis-eQTL (qvalue's pi0)")
 
 # ---------------------------------------------------------------------------------------------------------

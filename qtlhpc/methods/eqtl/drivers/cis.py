@@ -11,6 +11,7 @@ computed over the genes that have variants.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Dict, Optional, Sequence
 
@@ -18,10 +19,11 @@ import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
 from qtlhpc.io.vcf import read_genotypes
-from qtlhpc.methods.eqtl.cis import PermutationPlan, map_cis_permutations
+from qtlhpc.methods.eqtl.cis import NOMINAL_COLUMNS, PermutationPlan, map_cis_nominal, map_cis_permutations
 from qtlhpc.parallel import block_range, schedule
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
 from qtlhpc.stages.sharded import missing_units, parse_units
+from qtlhpc.stats import transforms
 from qtlhpc.stats.fdr import benjamini_hochberg
 from qtlhpc.stats.qvalue import qvalues
 
@@ -55,6 +57,10 @@ def permutation_plan(counts: Sequence[int]) -> PermutationPlan:
         raise ConfigError(f"cis.permutations = {list(counts)}: {error}") from None
 
 
+def nominal_file(chunk: int) -> str:
+    return f"chunk-{chunk:05d}.txt.gz"
+
+
 def chunk_genes(chunk: int, n_genes: int, n_chunks: int) -> range:
     return range(*block_range(n_genes, chunk, n_chunks))
 
@@ -75,9 +81,39 @@ class GeneTable:
         return int(self.gene_ids.size)
 
 
+def variant_filter(dosages: np.ndarray, options: dict) -> np.ndarray:
+    """Keep mask of the variants passing ``cis.min_maf`` and ``cis.max_missing``."""
+    keep = np.ones(dosages.shape[0], dtype=bool)
+    if options["min_maf"] > 0:
+        keep &= transforms.maf_filter(dosages, options["min_maf"])
+    if options["max_missing"] < 1:
+        keep &= transforms.missingness_filter(dosages, options["max_missing"])
+    return keep
+
+
+def write_nominal(path: pathlib.Path, parts) -> int:
+    """The nominal pairs of a chunk as gzipped TSV (FastQTL's nominal columns), written whole then renamed
+    into place, so a file that exists is complete.  Returns the number of pairs."""
+    import gzip
+
+    temporary = path.with_name(path.name + ".partial")
+    n_pairs = 0
+    with gzip.open(temporary, "wt") as handle:
+        handle.write("\t".join(NOMINAL_COLUMNS) + "\n")
+        for gene_ids, variant_ids, pairs in parts:
+            for k in range(gene_ids.size):
+                handle.write(f"{gene_ids[k]}\t{variant_ids[k]}\t{int(pairs['tss_distance'][k])}\t"
+                             f"{int(pairs['ma_samples'][k])}\t{int(pairs['ma_count'][k])}\t{pairs['maf'][k]:.6g}\t"
+                             f"{pairs['pval_nominal'][k]:.10g}\t{pairs['slope'][k]:.10g}\t{pairs['slope_se'][k]:.10g}\n")
+            n_pairs += gene_ids.size
+    os.replace(temporary, path)
+    return n_pairs
+
+
 def scan_chunk(genes: range, values: np.ndarray, table: GeneTable, options: dict, seed: int, vcf: pathlib.Path,
-               plan: PermutationPlan) -> Dict[str, np.ndarray]:
-    """The permutation-pass columns of the genes ``genes`` (their expression rows in ``values``)."""
+               plan: PermutationPlan, nominal: Optional[list] = None) -> Dict[str, np.ndarray]:
+    """The permutation-pass columns of the genes ``genes`` (their expression rows in ``values``); with a list
+    ``nominal``, the chunk's nominal pairs are appended to it."""
     columns = {name: np.full(len(genes), np.nan) for name in FLOAT_COLUMNS}
     columns.update({name: np.zeros(len(genes), dtype=np.int64) for name in INT_COLUMNS})
     columns["variant_ids"] = np.full(len(genes), "", dtype=object)
@@ -88,10 +124,17 @@ def scan_chunk(genes: range, values: np.ndarray, table: GeneTable, options: dict
         tss = table.tss[gene_index[rows]]
         region = f"{chromosome}:{max(1, int(tss.min()) - window)}-{int(tss.max()) + window}"
         block = read_genotypes(vcf, region=region, field=options["field"], samples=table.sample_ids)
-        order = np.argsort(block.positions, kind="stable")
+        keep = variant_filter(block.dosages, options)
+        order = np.flatnonzero(keep)[np.argsort(block.positions[keep], kind="stable")]
         found = map_cis_permutations(values[rows], tss, block.dosages[order], block.positions[order],
                                      table.covariates, seed=seed, plan=plan, window=window,
                                      gene_indices=gene_index[rows])
+        if nominal is not None:
+            pairs = map_cis_nominal(values[rows], tss, block.dosages[order], block.positions[order],
+                                    table.covariates, window=window)
+            if pairs:
+                nominal.append((table.gene_ids[gene_index[rows]][pairs["gene"]], block.ids[order][pairs["variant_index"]],
+                                pairs))
         best = found["variant_index"]
         has = best >= 0
         for name in FLOAT_COLUMNS:
@@ -140,6 +183,10 @@ def _scan_into(context, source, results, table: GeneTable, options, vcf, plan, s
     stage.write("gene_ids", table.gene_ids[first_gene:last_gene])
     shapes = {name: (n_task,) for name in FLOAT_COLUMNS + INT_COLUMNS}
     shapes["variant_id_bytes"] = (n_task, ID_BYTES)
+    shapes["nominal_pairs"] = (stop - start,)
+    nominal_dir = results.path.with_name(results.path.stem + ".cis-nominal")
+    if options["nominal"] and context.rank == 0:
+        nominal_dir.mkdir(exist_ok=True)
     writer = stage.blocked(shapes, n_blocks=stop - start, key="chunks")
     # this rank's chunks are its static share of the pending ones (as write_blocks schedules them): read
     # the expression rows of exactly those genes, each rank its own (collective)
@@ -152,12 +199,21 @@ def _scan_into(context, source, results, table: GeneTable, options, vcf, plan, s
 
     def compute(block):
         genes = genes_of[block]
-        columns = scan_chunk(genes, values[genes.start - lo:genes.stop - lo], table, options, context.seed, vcf, plan)
+        nominal = [] if options["nominal"] else None
+        columns = scan_chunk(genes, values[genes.start - lo:genes.stop - lo], table, options, context.seed, vcf, plan,
+                             nominal)
         columns["variant_id_bytes"] = encode_ids(columns.pop("variant_ids"))
+        n_pairs = write_nominal(nominal_dir / nominal_file(start + block), nominal) if nominal is not None else 0
         rows = slice(genes.start - first_gene, genes.stop - first_gene)
-        return {name: ((rows,) + (slice(None),) * (len(shapes[name]) - 1), columns[name]) for name in shapes}
+        pieces = {name: ((rows,) + (slice(None),) * (len(shapes[name]) - 1), columns[name])
+                  for name in shapes if name != "nominal_pairs"}
+        pieces["nominal_pairs"] = ((slice(block, block + 1),), np.array([n_pairs]))
+        return pieces
 
+    context.comm.Barrier()
     write_blocks(context, writer, f"cis chunks {start}:{stop}", range(stop - start), compute)
+    stage.write("nominal_files", np.array([f"{nominal_dir.name}/{nominal_file(start + b)}" if options["nominal"]
+                                           else "" for b in range(stop - start)], dtype=str))
     stage.write("variant_ids", decode_ids(results.read("cis/variant_id_bytes", allow_incomplete=True)))
     if (start, stop) == (0, n_chunks):
         write_qvalues(stage, results.read("cis/pval_beta", allow_incomplete=True), context.log, options["fdr"])
@@ -206,8 +262,11 @@ def run_merge_cis(context, units=None, unit_output=None, inputs: Sequence[str] =
                 import json
 
                 chunk_range = json.loads(attrs["config_json"])["range"]
+                files = [str(pathlib.Path(path).resolve().parent / name) if name else ""
+                         for name in task.read("cis/nominal_files")]
                 parts.append((chunk_range, task.read("cis/gene_index"),
-                              {name: task.read(f"cis/{name}") for name in names}))
+                              {name: task.read(f"cis/{name}") for name in names},
+                              (task.read("cis/nominal_pairs"), files)))
         return parts
 
     parts = on_root(context.comm, read_parts)
@@ -222,15 +281,22 @@ def run_merge_cis(context, units=None, unit_output=None, inputs: Sequence[str] =
         for name in names:
             sample = parts[0][2][name]
             merged[name] = np.empty((n_genes,) + sample.shape[1:], dtype=sample.dtype if sample.dtype.kind != "U" else object)
-        for _, index, columns in parts:
+        pairs, files = np.zeros(options["chunks"], dtype=np.int64), [""] * options["chunks"]
+        for chunk_range, index, columns, (task_pairs, task_files) in parts:
             for name in names:
                 merged[name][index] = columns[name]
+            pairs[chunk_range[0]:chunk_range[1]] = task_pairs
+            base = results.path.resolve().parent
+            for offset, name in enumerate(task_files):
+                files[chunk_range[0] + offset] = os.path.relpath(name, base) if name else ""
         stage = begin_stage(context, results, extra={"range": [0, options["chunks"]]})
         if stage is None:
             return
         stage.write("gene_index", np.arange(n_genes))
         for name in names:
             stage.write(name, merged[name].astype(str) if merged[name].dtype == object else merged[name])
+        stage.write("nominal_pairs", pairs)
+        stage.write("nominal_files", np.array(files, dtype=str))
         write_qvalues(stage, merged["pval_beta"], context.log, options["fdr"])
         stage.finish()
     context.log.info("merged %d cis task files: %d genes", len(inputs), n_genes)
