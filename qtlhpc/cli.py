@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write one dataset of a results file as TSV")
     export.add_argument("results", help="results HDF5 file")
     export.add_argument("dataset", help="dataset path, e.g. scan1d/lod (see `qtlhpc inspect`), or a table: "
-                        "scan2d/top_pairs (pairs with names, positions, LOD, p-value, effects), scan1d/peaks")
+                        "scan2d/top_pairs (pairs with names, positions, LOD, p-value, effects), scan1d/peaks, cis/table, "
+                        "cross-trans/pairs, cross-eqtl/cis")
     export.add_argument("-o", "--out", default="-", help="output TSV (default: standard output)")
 
     inspect = commands.add_parser("inspect", help="stages, provenance and datasets of a results file")
@@ -188,6 +189,49 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
 
+def _export_tables():
+    """Every method room's derived tables (``TABLES`` of ``qtlhpc/methods/<room>/tables.py``), by name."""
+    import importlib
+
+    from qtlhpc.stages import registry
+
+    tables = {}
+    for room in registry.rooms():
+        try:
+            module = importlib.import_module(f"{room}.tables") if room.startswith("qtlhpc.methods.") else None
+        except ModuleNotFoundError as error:
+            if error.name != f"{room}.tables":
+                raise
+            module = None
+        tables.update(getattr(module, "TABLES", {}))
+    return tables
+
+
+def _write_table(results_path, build, handle) -> None:
+    """Table ``build(results) -> (header, rows)`` of ``results_path`` as TSV with a header line."""
+    from qtlhpc.store import open_results
+    from qtlhpc.store.export import format_value
+
+    with open_results(results_path) as results:
+        header, rows = build(results)
+    handle.write("\t".join(header) + "\n")
+    for row in rows:
+        handle.write("\t".join(format_value(value) for value in row) + "\n")
+
+
+def _refuse_unknown_export(name: str, tables) -> None:
+    """An InputError naming the tables and the nearest table or dataset when ``name`` is neither."""
+    from qtlhpc import schema
+    from qtlhpc.errors import InputError, did_you_mean
+    from qtlhpc.stages import registry
+
+    registry.load_schemas()
+    datasets = [variable.path for variable in schema.variables()]
+    if name not in datasets:
+        raise InputError(f"{name!r} is neither a table nor a results dataset{did_you_mean(name, [*tables, *datasets])} "
+                         f"(tables: {', '.join(sorted(tables))}; datasets: `qtlhpc inspect RESULTS`)")
+
+
 def _dispatch(args, comm, argv) -> int:
     command_line = "qtlhpc " + " ".join(shlex.quote(a) for a in argv)
     if args.command == "info":
@@ -203,19 +247,21 @@ def _dispatch(args, comm, argv) -> int:
         print(describe_sections())
         return 0
     if args.command == "export":
-        from qtlhpc.methods.pepis.tables import TABLES, export_table
         from qtlhpc.store.export import export_tsv
 
         if comm.Get_rank() == 0:
-            if args.dataset in TABLES:
+            tables = _export_tables()
+            if args.dataset in tables:
                 if args.out == "-":
-                    export_table(args.results, args.dataset, sys.stdout)
+                    _write_table(args.results, tables[args.dataset], sys.stdout)
                 else:
                     with open(args.out, "w") as handle:
-                        export_table(args.results, args.dataset, handle)
+                        _write_table(args.results, tables[args.dataset], handle)
             elif args.out == "-":
+                _refuse_unknown_export(args.dataset, tables)
                 export_tsv(args.results, args.dataset, sys.stdout)
             else:
+                _refuse_unknown_export(args.dataset, tables)
                 export_tsv(args.results, args.dataset, args.out)
         return 0
     if args.command == "inspect":

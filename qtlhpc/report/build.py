@@ -15,30 +15,33 @@ __all__ = ["write_report", "binned_pair_maximum", "bin_edges", "genome_layout"]
 
 
 def section_builders(header):
-    """The PEPIS sections when the file has a PEPIS stage (or no method stage at all), then each method
-    room's own (``qtlhpc/methods/<method>/report.py``: ``SECTION_BUILDERS``) when the file has its stages."""
+    """The PEPIS sections when the file has a PEPIS stage (or no method stage at all), then, for each other
+    method with a stage in the file, its room's sections (``qtlhpc/methods/<room>/report.py``:
+    ``SECTION_BUILDERS_BY_METHOD[method]``, else ``SECTION_BUILDERS``)."""
     import importlib
 
     from qtlhpc.stages import registry
 
     present = {status.name for status in header.stages if status.status != "absent"}
-    by_method = {}
+    groups, rooms = {}, {}
     for spec in registry.stages().values():
-        by_method.setdefault(spec.method, set()).add(spec.group)
-    method_groups = set().union(*(groups for method, groups in by_method.items() if method != "shared"))
+        groups.setdefault(spec.method, set()).add(spec.group)
+        rooms.setdefault(spec.method, spec.driver.split(":")[0].split(".drivers")[0])
+    method_groups = set().union(*(g for method, g in groups.items() if method != "shared"))
     builders = []
-    if present & by_method.get("pepis", set()) or not present & method_groups:
+    if present & groups.get("pepis", set()) or not present & method_groups:
         builders += list(SECTION_BUILDERS)
-    for method, groups in by_method.items():
-        if method in ("shared", "pepis") or not present & groups:
+    for method, method_stages in groups.items():
+        if method in ("shared", "pepis") or not present & method_stages:
             continue
         try:
-            module = importlib.import_module(f"qtlhpc.methods.{method}.report")
+            module = importlib.import_module(f"{rooms[method]}.report")
         except ModuleNotFoundError as error:
-            if error.name != f"qtlhpc.methods.{method}.report":
+            if error.name != f"{rooms[method]}.report":
                 raise
             continue
-        builders += list(getattr(module, "SECTION_BUILDERS", ()))
+        by_method = getattr(module, "SECTION_BUILDERS_BY_METHOD", {})
+        builders += list(by_method.get(method, getattr(module, "SECTION_BUILDERS", ())))
     return builders
 
 
