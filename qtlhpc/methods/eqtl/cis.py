@@ -170,12 +170,24 @@ class Standardised:
     sd: np.ndarray
 
 
-def standardise(values, basis: np.ndarray, dtype=np.float64) -> Standardised:
+def standardise(values, basis: np.ndarray, dtype=np.float64, row_block: int = 1024) -> Standardised:
     """Mean-impute, residualise on ``basis`` and scale rows of ``values (n_rows, n_samples)``.
 
     A row constant before residualising, or whose residual norm is below 1e-10 of its centred norm
     (explained by the covariates), becomes zero (``r = 0``, FastQTL's treatment of constant rows).
+    Blocks of ``row_block`` rows keep the temporaries in cache.
     """
+    values = np.asarray(values)
+    values = values.reshape(1, -1) if values.ndim == 1 else values
+    unit = np.empty(values.shape, dtype=dtype)
+    sd = np.empty(values.shape[0])
+    for start in range(0, values.shape[0], row_block):
+        rows = slice(start, start + row_block)
+        unit[rows], sd[rows] = _standardise_block(values[rows], basis)
+    return Standardised(unit, sd)
+
+
+def _standardise_block(values, basis: np.ndarray):
     values = impute_mean(values)
     n_samples = values.shape[1]
     centred_norm = np.linalg.norm(values - values.mean(axis=1, keepdims=True), axis=1)
@@ -183,10 +195,9 @@ def standardise(values, basis: np.ndarray, dtype=np.float64) -> Standardised:
     residual -= residual.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(residual, axis=1)
     constant = (np.ptp(values, axis=1) == 0) | (norm <= 1e-10 * centred_norm)
-    scale = np.where(constant, 1.0, norm)
-    unit = np.where(constant[:, None], 0.0, residual / scale[:, None]).astype(dtype, copy=False)
-    sd = np.where(constant, 0.0, norm / np.sqrt(n_samples - 1))
-    return Standardised(unit, sd)
+    residual /= np.where(constant, 1.0, norm)[:, None]
+    residual[constant] = 0.0
+    return residual, np.where(constant, 0.0, norm / np.sqrt(n_samples - 1))
 
 
 def minor_allele_summary(dosages) -> Dict[str, np.ndarray]:
@@ -440,9 +451,10 @@ def permute_gene(phenotype, basis: np.ndarray, genotypes: Standardised, tss_dist
         return GenePermutation(0, -1, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0, 0, np.empty(0))
     dof = residual_dof(n_samples, basis)
     unit = standardise(phenotype[None, :], basis)
-    nominal = nominal_statistics(unit.unit[0], unit.sd[0], genotypes.unit, genotypes.sd, dof)
-    best = best_variant(nominal.r, tss_distance)
-    observed = abs(nominal.r[best])
+    best = best_variant(genotypes.unit @ unit.unit[0], tss_distance)  # r of every variant: one GEMV
+    nominal = nominal_statistics(unit.unit[0], unit.sd[0], genotypes.unit[best:best + 1],
+                                 genotypes.sd[best:best + 1], dof)
+    observed = abs(nominal.r[0])
     if null_genotype_unit is None:
         null_genotype_unit = genotypes.unit.astype(np.float32)
     null_r = np.empty(0)
@@ -457,11 +469,11 @@ def permute_gene(phenotype, basis: np.ndarray, genotypes: Standardised, tss_dist
             null_r = null_r[:stop]
             break
     hits = int(np.count_nonzero(null_r >= observed))
-    beta = beta_approximation(nominal.r[best], null_r, dof, n_variants)
+    beta = beta_approximation(nominal.r[0], null_r, dof, n_variants)
     return GenePermutation(
-        num_var=n_variants, best=best, r=float(nominal.r[best]),
-        pval_nominal=float(nominal.pval_nominal[best]), slope=float(nominal.slope[best]),
-        slope_se=float(nominal.slope_se[best]), beta_shape1=beta.shape1, beta_shape2=beta.shape2,
+        num_var=n_variants, best=best, r=float(nominal.r[0]),
+        pval_nominal=float(nominal.pval_nominal[0]), slope=float(nominal.slope[0]),
+        slope_se=float(nominal.slope_se[0]), beta_shape1=beta.shape1, beta_shape2=beta.shape2,
         true_df=beta.true_dof, pval_true_df=beta.pval_true_dof, pval_perm=(hits + 1.0) / (null_r.shape[0] + 1.0),
         pval_beta=beta.pval_beta, num_perm=int(null_r.shape[0]), num_hits=hits, null_r=null_r)
 
@@ -509,7 +521,6 @@ def map_cis_permutations(phenotypes, tss, dosages, positions, covariates=None, *
     basis = covariate_basis(covariates, n_samples)
     genotypes = standardise(dosages, basis)
     null_unit = genotypes.unit.astype(null_dtype)
-    summary = minor_allele_summary(dosages)
     phenotypes = impute_mean(phenotypes)
     columns = {name: np.full(n_genes, np.nan) for name in (
         "beta_shape1", "beta_shape2", "true_df", "pval_true_df", "pval_nominal", "slope", "slope_se",
@@ -526,14 +537,15 @@ def map_cis_permutations(phenotypes, tss, dosages, positions, covariates=None, *
         columns["num_var"][gene] = result.num_var
         if result.best < 0:
             continue
-        variant = span.start + result.best
-        columns["variant_index"][gene] = variant
+        columns["variant_index"][gene] = span.start + result.best
         columns["tss_distance"][gene] = distance[result.best]
-        for name in ("ma_samples", "ma_count", "maf", "ref_factor"):
-            columns[name][gene] = summary[name][variant]
         for name in ("beta_shape1", "beta_shape2", "true_df", "pval_true_df", "pval_nominal", "slope",
                      "slope_se", "pval_perm", "pval_beta", "r", "num_perm", "num_hits"):
             columns[name][gene] = getattr(result, name)
+    found = columns["variant_index"] >= 0
+    summary = minor_allele_summary(dosages[columns["variant_index"][found]])
+    for name in ("ma_samples", "ma_count", "maf", "ref_factor"):
+        columns[name][found] = summary[name]
     return columns
 
 

@@ -75,3 +75,25 @@ SECTIONS = SECTIONS + (
     SectionSpec("cross_trans", CROSS_TRANS_OPTIONS, "eqtl", "trans mapping of a haploid cross: model (1) for "
                                                             "every regulator-target pair, IUT, BH"),
 )
+
+# ---------------------------------------------------------------------------------------------------------
+# Population trans-eQTL nominal pass (QTLtools trans --nominal), method "eqtl-trans": stage trans.
+
+TRANS_OPTIONS = {
+    "genotypes": Option(str, "", "VCF/BCF of the samples' genotypes (bgzipped and indexed: each work unit reads "
+                                 "its variants by region)"),
+    "field": Option(str, "DS", "genotype FORMAT field: DS (dosage) or GT (alt allele count)", ("DS", "GT")),
+    "threshold": Option(float, 1e-5, "keep the gene-variant pairs with nominal p <= threshold (QTLtools trans "
+                                     "--threshold)"),
+    "cis_window": Option(int, 5_000_000, "pairs with the variant on the gene's chromosome within this many bp of "
+                                         "the gene's start (BED start + 1) are not tested (QTLtools trans --window, "
+                                         "default 5e6); negative: test every pair"),
+    "variant_block": Option(int, 20_000, "VCF records per work unit (checkpoint block): consecutive records of one "
+                                         "chromosome, never splitting a position"),
+}
+
+SECTIONS = SECTIONS + (
+    SectionSpec("trans", TRANS_OPTIONS, "eqtl", "population trans-eQTL nominal pass: every gene against every "
+                                                "variant outside the cis window, pairs with p <= threshold "
+                                                "(QTLtools trans --nominal)"),
+)

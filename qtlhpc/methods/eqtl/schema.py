@@ -128,3 +128,35 @@ for _name in ("b1", "b2", "se_b1", "se_b2", "p_b1", "p_b2"):
             TRANS_BLOCK_VARIABLES[_name][2] + " (from the float32 matrix)")
 declare(STAGE, "pair_p_iut", ("trans_pair",), "float64", "p-value", "intersection-union p-value")
 declare(STAGE, "pair_q_iut", ("trans_pair",), "float64", "", "BH q of p_iut over all n_tests tests (exact)")
+
+# ---------------------------------------------------------------------------------------------------------
+# Population trans-eQTL nominal pass (QTLtools trans --nominal), stage trans.  Work units are blocks of
+# consecutive VCF records of one chromosome (trans.variant_block records, never splitting a position).
+
+declare_dimension("trans_block", "a work unit of the trans scan: consecutive VCF records of one chromosome")
+declare_dimension("trans_hit", "a gene-variant pair with p <= trans.threshold, by block, then variant (file "
+                               "order), then gene (expression order)")
+
+STAGE = "trans"
+declare(STAGE, "block_chromosomes", ("trans_block",), "str", "", "chromosome of the block's records")
+declare(STAGE, "block_first_positions", ("trans_block",), "int64", "bp", "POS of the block's first record")
+declare(STAGE, "block_last_positions", ("trans_block",), "int64", "bp", "POS of the block's last record")
+declare(STAGE, "block_records", ("trans_block",), "int64", "", "VCF records in the block")
+declare(STAGE, "block_variants", ("trans_block",), "int64", "",
+        "variants tested in the block (biallelic records; QTLtools skips the others)")
+declare(STAGE, "block_tests", ("trans_block",), "int64", "", "gene-variant pairs tested (outside the cis window)")
+declare(STAGE, "block_hits", ("trans_block",), "int64", "", "pairs with p <= trans.threshold in the block")
+declare(STAGE, "hit_files", ("trans_block",), "str", "",
+        "the block's hits as gzipped TSV (phenotype_id phenotype_chr phenotype_start variant_id variant_chr "
+        "variant_pos pval r slope slope_se), relative to the results file")
+declare(STAGE, "n_tests", (), "int64", "", "gene-variant pairs tested in all blocks")
+declare(STAGE, "hit_gene", ("trans_hit",), "int64", "", "the gene (row of expression/values)")
+declare(STAGE, "hit_gene_ids", ("trans_hit",), "str", "", "identifier of the gene")
+declare(STAGE, "hit_variant_ids", ("trans_hit",), "str", "", "identifier of the variant (VCF ID)")
+declare(STAGE, "hit_variant_chromosomes", ("trans_hit",), "str", "", "chromosome of the variant")
+declare(STAGE, "hit_variant_positions", ("trans_hit",), "int64", "bp", "position of the variant (VCF POS)")
+declare(STAGE, "hit_r", ("trans_hit",), "float64", "", "correlation of gene and dosage after covariates")
+declare(STAGE, "hit_pval", ("trans_hit",), "float64", "p-value", "two-sided nominal p-value, dof = n - 2 - k")
+declare(STAGE, "hit_slope", ("trans_hit",), "float64", "phenotype per allele", "covariate-adjusted OLS slope")
+declare(STAGE, "hit_slope_se", ("trans_hit",), "float64", "phenotype per allele", "standard error of the slope")
+declare(STAGE, "hit_block", ("trans_hit",), "int64", "", "the work unit (trans_block) of the hit")
