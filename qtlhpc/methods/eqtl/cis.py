@@ -47,11 +47,11 @@ from typing import Dict, Optional, Sequence
 
 import numba
 import numpy as np
-import scipy.linalg
 
 from qtlhpc.errors import InputError
 from qtlhpc.methods.eqtl.beta_approx import beta_approximation, pvalue_from_r
 from qtlhpc.parallel.rng import unit_rng
+from qtlhpc.stats import transforms
 
 DEFAULT_WINDOW = 1_000_000
 QR_TOLERANCE = 1e-7  # FastQTL's FASTQTL_QR_TOLERANCE, "the same tolerance as R"
@@ -129,11 +129,10 @@ def impute_mean(values) -> np.ndarray:
 def covariate_basis(covariates, n_samples: int, tolerance: float = QR_TOLERANCE) -> np.ndarray:
     """Orthonormal basis ``(n_samples, rank)`` of the column space of ``[1, covariates]``.
 
-    ``covariates (n_samples, n_covariates)`` or None.  Column-pivoted QR; a pivot below
-    ``tolerance * |largest pivot|`` ends the basis (FastQTL / R's rank rule), so constant and collinear
-    covariates drop out.  ``dof = n_samples - 1 - rank``.
+    ``covariates (n_samples, n_covariates)`` or None, complete (FastQTL refuses missing covariates).  The
+    basis is :func:`qtlhpc.stats.transforms.covariate_basis` (column-pivoted QR with FastQTL's / R's rank
+    rule: constant and collinear covariates drop out).  ``dof = n_samples - 1 - rank``.
     """
-    design = np.ones((n_samples, 1))
     if covariates is not None:
         covariates = np.asarray(covariates, dtype=np.float64)
         if covariates.ndim != 2 or covariates.shape[0] != n_samples:
@@ -141,11 +140,7 @@ def covariate_basis(covariates, n_samples: int, tolerance: float = QR_TOLERANCE)
                              " (one row per sample, in the phenotypes' sample order)")
         if not np.all(np.isfinite(covariates)):
             raise InputError("covariates contain NaN or infinite values; impute or drop them first")
-        design = np.hstack([design, covariates])
-    q, r, _ = scipy.linalg.qr(design, mode="economic", pivoting=True)
-    pivots = np.abs(np.diag(r))
-    rank = int(np.count_nonzero(pivots > tolerance * pivots[0]))
-    return q[:, :rank]
+    return transforms.covariate_basis(None if covariates is None else covariates.T, n_samples, tolerance)
 
 
 def residual_dof(n_samples: int, basis: np.ndarray) -> int:
