@@ -18,7 +18,7 @@ from requirements import skip_or_fail
 EXAMPLE = Path("/usr/share/doc/fastqtl/examples/examples.tar.xz")
 SCRIPT = Path(__file__).parent / "mpi_scripts" / "expression_blocks.py"
 DATASETS = ("values", "gene_ids", "gene_chromosomes", "gene_starts", "gene_ends", "gene_strands", "gene_tss",
-            "sample_ids", "covariate_names", "covariates", "dropped_gene_ids")
+            "sample_ids", "covariate_names", "covariates", "dropped_gene_ids", "covariates_regressed")
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,30 @@ def test_filters_and_transforms_are_applied_and_rerun_on_change(example, tmp_pat
     assert proc.returncode == 0 and "skipped" not in proc.stderr
     np.testing.assert_allclose(stored(tmp_path / "results.h5")["values"],
                                transforms.standardize(direct.values[keep]))
+
+
+def test_regressed_covariates_are_not_adjusted_for_again(example, tmp_path):
+    from qtlhpc.io.drivers import mapping_covariates
+
+    config = tmp_path / "analysis.toml"
+    config.write_text(config_text(example, regress_covariates=True))
+    proc = qtlhpc("run", "expression", config)
+    assert proc.returncode == 0, proc.stderr
+    direct = read_expression_bed(example["phenotypes.bed.gz"])
+    covariates = read_covariates(example["covariates.txt.gz"])
+    order = [list(covariates.sample_ids).index(s) for s in direct.sample_ids]
+    data = stored(tmp_path / "results.h5")
+    np.testing.assert_allclose(data["values"], transforms.regress_out(direct.values, covariates.values[:, order]),
+                               rtol=1e-12, atol=1e-12)
+    with open_results(tmp_path / "results.h5") as results:
+        assert bool(results.read("expression/covariates_regressed"))
+        assert mapping_covariates(results) is None
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "analysis.toml").write_text(config_text(example))
+    assert qtlhpc("run", "expression", plain / "analysis.toml").returncode == 0
+    with open_results(plain / "results.h5") as results:
+        np.testing.assert_array_equal(mapping_covariates(results), covariates.values[:, order].T)
 
 
 def test_missing_file_and_missing_annotation_are_clear_errors(tmp_path):

@@ -67,7 +67,7 @@ def load_expression(options: dict, config, cross_individuals=None):
     elif options["normalize"] == "standardize":
         values = transforms.standardize(values)
     if options["regress_covariates"] and covariates.size:
-        values = transforms.regress_out(values, covariates.T)
+        values = transforms.regress_out(values, covariates)
     if values is not expression.values:
         expression = ExpressionSet(values, expression.gene_ids, expression.chromosomes, expression.starts,
                                    expression.ends, expression.strands, expression.sample_ids,
@@ -86,10 +86,10 @@ def run_expression(context) -> None:
     def read():
         held["data"] = load_expression(options, context.config, cross_individuals)
         expression = held["data"][0]
-        return expression.n_genes, expression.n_samples, held["data"][4]
+        return expression.n_genes, expression.n_samples, held["data"][1].size, held["data"][4]
 
     # read on rank 0 alone; the other ranks learn only the sizes (the values never travel whole)
-    n_genes, n_samples, notes = on_root(context.comm, read)
+    n_genes, n_samples, n_covariates, notes = on_root(context.comm, read)
     expression, names, covariates, dropped, _ = held.get("data", (None,) * 5)
     with context.open_results() as results:
         stage = begin_stage(context, results)
@@ -110,6 +110,7 @@ def run_expression(context) -> None:
         stage.write("covariate_names", field(lambda: np.asarray(names, dtype=str)))
         stage.write("covariates", field(lambda: covariates))
         stage.write("dropped_gene_ids", field(lambda: np.asarray(dropped, dtype=str)))
+        stage.write("covariates_regressed", np.bool_(bool(options["regress_covariates"] and n_covariates)))
         stage.finish()
     for note in notes:
         context.log.info("expression: %s", note)
@@ -124,3 +125,12 @@ def read_expression_block(results, start: int, stop: int) -> ExpressionSet:
                          results.read("expression/gene_chromosomes")[rows],
                          results.read("expression/gene_starts")[rows], results.read("expression/gene_ends")[rows],
                          results.read("expression/gene_strands")[rows], results.read("expression/sample_ids"))
+
+
+def mapping_covariates(results):
+    """The covariates ``(n_samples, k)`` a mapping stage adjusts for, or None: none given, or already regressed
+    out of the values by the expression stage (collective)."""
+    if bool(results.read("expression/covariates_regressed")):
+        return None
+    covariates = results.read("expression/covariates")
+    return covariates.T if covariates.size else None

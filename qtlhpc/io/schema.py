@@ -23,5 +23,8 @@ declare(STAGE, "covariate_names", ("expression_covariate",), "str", "", "name of
         labels_for="expression_covariate")
 declare(STAGE, "covariates", ("expression_covariate", "sample"), "float64", "",
         "covariate values (empty when no covariates file was given)")
+declare(STAGE, "covariates_regressed", (), "bool", "",
+        "true when values are already residuals on the covariates (expression.regress_covariates): the mapping "
+        "stages then use no covariates")
 declare(STAGE, "dropped_gene_ids", ("dropped_gene",), "str", "",
         "genes read but dropped by the variability filter")

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
+from qtlhpc.io.drivers import mapping_covariates
 from qtlhpc.io.vcf import read_genotypes
 from qtlhpc.methods.eqtl.cis import NOMINAL_COLUMNS, PermutationPlan, map_cis_nominal, map_cis_permutations
 from qtlhpc.parallel import block_range, schedule
@@ -73,8 +74,7 @@ class GeneTable:
         self.chromosomes = results.read("expression/gene_chromosomes")
         self.tss = results.read("expression/gene_tss")
         self.sample_ids = results.read("expression/sample_ids")
-        covariates = results.read("expression/covariates")
-        self.covariates = covariates.T if covariates.size else None
+        self.covariates = mapping_covariates(results)
 
     @property
     def n_genes(self) -> int:

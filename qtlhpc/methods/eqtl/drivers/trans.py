@@ -125,8 +125,9 @@ class GeneSet:
         self.chromosomes = results.read("expression/gene_chromosomes")
         self.starts = results.read("expression/gene_starts")
         self.sample_ids = results.read("expression/sample_ids")
-        covariates = results.read("expression/covariates")
-        self.prepared = prepare_genes(values, covariates.T if covariates.size else None)
+        from qtlhpc.io.drivers import mapping_covariates
+
+        self.prepared = prepare_genes(values, mapping_covariates(results))
 
 
 def scan_unit(vcf, options: dict, genes: GeneSet, chromosome: str, first: int, last: int, records: int):
