@@ -7,6 +7,7 @@ one rank aborts the whole job instead of leaving the others waiting.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import signal
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="qtlhpc", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qtlhpc {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of its one-line message")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -168,6 +171,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `qtlhpc export ... | head` ends quietly
+    debug = "--debug" in argv  # accepted before or after the subcommand
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     from qtlhpc.parallel import SERIAL, world
@@ -177,16 +182,81 @@ def main(argv: Optional[List[str]] = None) -> int:
     comm = world() if args.command in MPI_COMMANDS else SERIAL
     try:
         return _dispatch(args, comm, argv)
-    except QtlhpcError as error:
-        collective = getattr(error, "collective", False)
-        if comm.Get_size() == 1 or (collective and comm.Get_rank() == 0):
-            sys.stderr.write(f"qtlhpc: error: {error}\n")
-        elif not collective:
-            sys.stderr.write(f"qtlhpc: error on rank {comm.Get_rank()}: {error}\n")
-        sys.stderr.flush()
-        if comm.Get_size() > 1 and not collective:
-            comm.Abort(2)
+    except (QtlhpcError, OSError, _unknown_dataset_error()) as error:
+        if debug:
+            raise
+        message = str(error) if isinstance(error, QtlhpcError) else _user_message(error, args)
+        if message is None:
+            raise
+        _report_error(message, comm, collective=getattr(error, "collective", False))
         return 2
+
+
+def _report_error(message: str, comm, collective: bool) -> None:
+    """Print ``qtlhpc: error: MESSAGE`` (one line); under several ranks, a non-collective error ends the job."""
+    message = " ".join(message.split())
+    if comm.Get_size() == 1 or (collective and comm.Get_rank() == 0):
+        sys.stderr.write(f"qtlhpc: error: {message} (--debug shows the traceback)\n")
+    elif not collective:
+        sys.stderr.write(f"qtlhpc: error on rank {comm.Get_rank()}: {message}\n")
+    sys.stderr.flush()
+    if comm.Get_size() > 1 and not collective:
+        comm.Abort(2)
+
+
+def _unknown_dataset_error():
+    from qtlhpc.schema import UnknownVariableError
+
+    return UnknownVariableError
+
+
+#: what to do, by errno, for OS errors about the user's files and disk
+_OS_ERROR_ADVICE = {
+    errno.ENOENT: "check the path; relative paths in a config are resolved against the config file's folder",
+    errno.EACCES: "check the file's permissions (ls -l) or give a path you may read and write",
+    errno.EPERM: "check the file's permissions (ls -l) or give a path you may read and write",
+    errno.EISDIR: "give the path of a file, not of a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.ENOSPC: "free some space or write the results to another file system (run.output), then rerun: "
+                  "completed stages and blocks are kept",
+    errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere (run.output), then rerun",
+    errno.EROFS: "the file system is read-only: write the results elsewhere (run.output)",
+}
+
+
+def _user_message(error: BaseException, args) -> Optional[str]:
+    """The one-line message for an error a user can cause (a file, the disk, a dataset name), or None for
+    an internal error (then the traceback is shown)."""
+    if isinstance(error, KeyError):  # schema.UnknownVariableError: its message already suggests a name
+        return str(error)
+    code = getattr(error, "errno", None)
+    results = getattr(args, "results", None)
+    filename = getattr(error, "filename", None) or (results if _is_h5py_error(error) else None)
+    if code in _OS_ERROR_ADVICE:
+        strerror = error.strerror or os.strerror(code)
+        if filename:
+            return f"{filename}: {strerror} ({_OS_ERROR_ADVICE[code]})"
+        source = getattr(args, "config", None) or results
+        writing = code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+        context = "" if not source else f" while writing the outputs of {source}" if writing else f" ({source})"
+        return f"{strerror}{context} ({_OS_ERROR_ADVICE[code]})"
+    if results is not None and _is_h5py_error(error):
+        if not os.path.exists(results):
+            return f"{results}: No such file or directory ({_OS_ERROR_ADVICE[errno.ENOENT]})"
+        return (f"{results}: cannot be read as a qtlhpc results file ({_first_line(error)}); give the HDF5 file "
+                f"written by `qtlhpc run` (run.output), or rerun the stages if it was cut short")
+    return None
+
+
+def _is_h5py_error(error: BaseException) -> bool:
+    """h5py reports a file it cannot open (not HDF5, truncated, locked) as an OSError without errno."""
+    text = str(error)
+    return isinstance(error, OSError) and ("Unable to" in text or "file signature" in text or "HDF5" in text)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _export_tables():

@@ -1,8 +1,11 @@
 """One TOML config per analysis: declared sections and keys, validated on load.
 
-Every section's keys are declared once as :class:`Option` (type, default, one-line description); a
-config with an unknown section or key is rejected with the nearest valid name suggested, and a value of
-the wrong type or outside its choices is rejected naming the key, the value and what was expected.
+Every section's keys are declared once as :class:`Option` (type, default, one-line description, and the
+allowed choices or numeric range); a config with an unknown section or key is rejected with the nearest
+valid name suggested, and a value of the wrong type, outside its choices or outside its range is rejected
+when the config is loaded, before any stage starts, naming the key, the value and what was allowed.
+Settings that are valid but cannot do what was asked (too few permutations for a significance level) are
+logged as warnings by :func:`warnings`.
 The command line sets the same keys (``--set scan2d.tile=128``), so every CLI option is a config key.
 
 ``qtlhpc config-help`` prints every section and key (the same table is in docs/config.md).
@@ -12,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import math
 import pathlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from qtlhpc.errors import ConfigError, did_you_mean
@@ -22,12 +27,21 @@ from qtlhpc.errors import ConfigError, did_you_mean
 
 @dataclass(frozen=True)
 class Option:
-    """A declared config key: its Python type, default, description and (optionally) allowed values."""
+    """A declared config key: its Python type, default, description and (optionally) allowed values.
+
+    ``minimum`` and ``maximum`` bound a number (inclusive unless ``exclusive_minimum`` /
+    ``exclusive_maximum``); for a list they bound each item.  ``None`` (a default meaning "not set") is
+    always allowed when the default is ``None``.
+    """
 
     type: Any
     default: Any
     description: str
     choices: Any = None  # a tuple, or a callable returning one
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
 
     def check(self, where: str, value: Any) -> Any:
         expected = self.type
@@ -52,11 +66,49 @@ class Option:
                         f"{where} = {item!r} is not allowed; expected one of "
                         f"{', '.join(map(repr, choices))}{_suggest(str(item), map(str, choices))}"
                     )
+        self._check_range(where, value)
         return value
 
     def allowed(self) -> Optional[Tuple[Any, ...]]:
         """The allowed values (``choices`` may be a callable, for lists known only at run time)."""
         return tuple(self.choices()) if callable(self.choices) else self.choices
+
+    def range_text(self) -> str:
+        """The allowed range, e.g. ``>= 1``, ``in (0, 1)``, ``in [0, 1]``; empty when unbounded."""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return (f"in {'(' if self.exclusive_minimum else '['}{_number(low)}, "
+                    f"{_number(high)}{')' if self.exclusive_maximum else ']'}")
+        if low is not None:
+            return f"{'>' if self.exclusive_minimum else '>='} {_number(low)}"
+        if high is not None:
+            return f"{'<' if self.exclusive_maximum else '<='} {_number(high)}"
+        return ""
+
+    def in_range(self, number) -> bool:
+        if self.minimum is not None and (number <= self.minimum if self.exclusive_minimum
+                                         else number < self.minimum):
+            return False
+        if self.maximum is not None and (number >= self.maximum if self.exclusive_maximum
+                                         else number > self.maximum):
+            return False
+        return True
+
+    def _check_range(self, where: str, value: Any) -> None:
+        if value is None or (self.minimum is None and self.maximum is None):
+            return
+        is_list = isinstance(value, list)
+        for item in value if is_list else [value]:
+            number = isinstance(item, (int, float)) and not isinstance(item, bool)
+            if not number or math.isnan(item) or not self.in_range(item):
+                what = f"{value!r}: item {item!r}" if is_list else repr(item)
+                problem = "is not a number" if not number else "is out of range"
+                raise ConfigError(f"{where} = {what} {problem}; expected{' each item' if is_list else ''} "
+                                  f"{self.range_text()} ({self.description})")
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _type_name(kind) -> str:
@@ -72,7 +124,7 @@ def _suggest(name: str, candidates) -> str:
 
 RUN_OPTIONS: Dict[str, Option] = {
     "output": Option(str, "results.h5", "results HDF5 file of the run (relative to the config file)"),
-    "seed": Option(int, 1, "run seed; every random stream is keyed by it and by its work unit"),
+    "seed": Option(int, 1, "run seed; every random stream is keyed by it and by its work unit", minimum=0),
     "stages": Option(list, ["pepis", "report"],
                      "stages (or method pipelines, e.g. pepis) run by `qtlhpc run all`, in order",
                      lambda: _stage_choices()),
@@ -88,8 +140,9 @@ SLURM_OPTIONS: Dict[str, Option] = {
     "site": Option(str, "", "site profile TOML (partition, account, modules, launcher)"),
     "run_dir": Option(str, "", "run directory for rendered scripts and logs"),
     "resources": Option(dict, {}, "per-stage overrides, e.g. {scan2d = {ntasks = 8, time = '02:00:00'}}"),
-    "array_tasks": Option(int, 4, "SLURM array tasks of each array stage (permutations, chains, starts)"),
-    "plan_ranks": Option(int, 1, "ranks `qtlhpc plan` plans for (its --ranks)"),
+    "array_tasks": Option(int, 4, "SLURM array tasks of each array stage (permutations, chains, starts)",
+                          minimum=1),
+    "plan_ranks": Option(int, 1, "ranks `qtlhpc plan` plans for (its --ranks)", minimum=1),
     "plan_mem_per_cpu": Option(str, "4G", "memory per rank `qtlhpc plan` checks against (its --mem-per-cpu)"),
 }
 
@@ -100,13 +153,14 @@ def _stage_choices() -> Tuple[str, ...]:
     return tuple(registry.stages()) + tuple(registry.pipelines())
 
 
-def as_option(value) -> Option:
-    """An :class:`Option` from an Option or a ``(type, default, description[, choices])`` tuple."""
-    if isinstance(value, Option):
-        return value
-    kind, default, description = value[:3]
-    choices = tuple(value[3]) if len(value) > 3 and value[3] is not None else None
-    return Option(kind, default, description, choices)
+def as_option(value, **declared) -> Option:
+    """An :class:`Option` from an Option or a ``(type, default, description[, choices])`` tuple;
+    ``declared`` adds or replaces fields, e.g. ``as_option(SIMULATE_OPTIONS["n_traits"], minimum=1)``."""
+    if not isinstance(value, Option):
+        kind, default, description = value[:3]
+        choices = tuple(value[3]) if len(value) > 3 and value[3] is not None else None
+        value = Option(kind, default, description, choices)
+    return replace(value, **declared) if declared else value
 
 
 def framework_sections():
@@ -136,6 +190,8 @@ class Config:
         self.base_dir = pathlib.Path(base_dir)
         self.raw = copy.deepcopy(dict(data))
         self._values = validate(self.raw, source)
+        for message in warnings(self._values):
+            logging.getLogger("qtlhpc").warning("%s: %s", source, message)
 
     @classmethod
     def load(cls, path, overrides: Sequence[str] = ()) -> "Config":
@@ -210,6 +266,33 @@ def validate(data: Mapping[str, Any], source: str = "<config>") -> Dict[str, Dic
     return values
 
 
+def smallest_resolving_count(alpha: float) -> int:
+    """The fewest permutations whose ``1 - alpha`` threshold is not simply their largest maximum.
+
+    Of ``n`` permutation maxima, about ``n * alpha`` lie above the ``1 - alpha`` quantile; with
+    ``n < 1 / alpha`` none does, the threshold is the largest maximum (or an interpolation towards it) and
+    smaller levels all give the same threshold.  So a level ``alpha`` needs ``n >= ceil(1 / alpha)``
+    (0.05: 20, 0.01: 100).
+    """
+    return max(1, math.ceil(1.0 / alpha - 1e-9))
+
+
+def warnings(values: Mapping[str, Mapping[str, Any]]) -> Tuple[str, ...]:
+    """Messages for valid settings that cannot do what they ask (validated values, defaults filled in)."""
+    messages = []
+    permutations = values.get("permutations")
+    if permutations:
+        count = permutations["n_permutations"]
+        for alpha in permutations["alphas"]:
+            needed = smallest_resolving_count(alpha)
+            if count < needed:
+                messages.append(
+                    f"[permutations] n_permutations = {count} cannot resolve alpha = {_number(float(alpha))}: "
+                    f"fewer than 1 / alpha permutations leave no maximum above the threshold; the smallest "
+                    f"count that does is {needed} (set n_permutations >= {needed})")
+    return tuple(messages)
+
+
 def apply_override(data: Dict[str, Any], item: str) -> None:
     """Apply ``section.key=value`` (value parsed as TOML, else taken as a string) to ``data`` in place."""
     if "=" not in item or "." not in item.split("=", 1)[0]:
@@ -245,10 +328,14 @@ def describe_sections() -> str:
         readers = [spec.name for spec in specs if section in spec.sections]
         lines += [f"## [{section}]", "", declared.description + (f" (read by: {', '.join(readers)})" if readers
                                                                  else "") + ".", ""]
-        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += ["| key | type | default | range | meaning |", "|---|---|---|---|---|"]
         for key, option in options.items():
             choices = option.allowed()
             meaning = option.description + (f" (one of {', '.join(map(str, choices))})" if choices else "")
-            lines.append(f"| `{key}` | {_type_name(option.type)} | `{json.dumps(option.default)}` | {meaning} |")
+            allowed = option.range_text() or "-"
+            if option.type is list and option.range_text():
+                allowed = "each " + allowed
+            lines.append(f"| `{key}` | {_type_name(option.type)} | `{json.dumps(option.default)}` | {allowed} | "
+                         f"{meaning} |")
         lines.append("")
     return "\n".join(lines)

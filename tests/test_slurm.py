@@ -304,7 +304,7 @@ def test_site_and_job_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match=r"\[slurm\] resources has stage 'scan2e'.*did you mean 'scan2d'"):
         slurm.render_pipeline("pepis", config, _site(), tmp_path / "run")
     config = _write_config(tmp_path, "results.h5", 0, 2)
-    with pytest.raises(ConfigError, match="permutations.n_permutations = 0"):
+    with pytest.raises(ConfigError, match=r"\[permutations\] n_permutations = 0 is out of range; expected >= 1"):
         slurm.render_pipeline("pepis", config, _site(), tmp_path / "run")
     assert load_site("local").launcher in ("srun", "mpirun", "none")
     assert load_site("example").modules  # the example profile parses

@@ -76,7 +76,10 @@ def _changed(option):
     if option.type is int:
         return (option.default or 0) + 3
     if option.type is float:
-        return (option.default or 0.0) * 2 + 0.5
+        value = (option.default or 0.0) * 2 + 0.5
+        if not option.in_range(value):   # e.g. a fraction whose default is near 1: halfway to the minimum
+            value = (option.default + option.minimum) / 2
+        return value
     if option.type is str and choices and not isinstance(option.default, list):
         return next(c for c in choices if c != option.default)
     if option.type is list and choices:

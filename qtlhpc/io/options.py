@@ -20,7 +20,7 @@ EXPRESSION_OPTIONS = {
     "categorical": Option(str, "dummy", "non-numeric covariate rows: dummy (indicator columns) or error",
                           ("dummy", "error")),
     "variability_filter": Option(float, 0.0, "drop this fraction of the least variable genes (Liu et al. 2008: "
-                                             "0.2)"),
+                                             "0.2)", minimum=0.0, maximum=1.0, exclusive_maximum=True),
     "normalize": Option(str, "none", "per gene: none, inverse-normal (rank-based) or standardize",
                         ("none", "inverse-normal", "standardize")),
     "regress_covariates": Option(bool, False, "replace each gene's values by its residuals on the covariates "

@@ -115,6 +115,10 @@ def read_rows(path, sep: Optional[str] = ",") -> Rows:
     if not fields:
         raise InputError("the file is empty (no non-blank line)", file=path,
                          hint="check that the right file was given and that it was written completely")
+    if sep != ";" and len(fields[0]) == 1 and ";" in fields[0][0]:
+        raise InputError("the header has one column only and contains ';': the file seems to be separated by ';'",
+                         file=path, line=lines[0], hint="set input.sep = ';' in the config, or save the file with "
+                                                        "commas or tabs")
     return Rows(path, fields, lines)
 
 
@@ -158,12 +162,15 @@ def parse_numbers(
     where: Callable[[int, int], dict],
     what: str,
     allow_missing: bool = True,
+    allow_infinite: Optional[bool] = None,
 ) -> np.ndarray:
     """Convert a string block to float (missing -> NaN), vectorised.
 
     On failure, the first offending cell (row-major) is located with ``where(i, j)`` (which returns
     ``file``/``line``/``column`` keyword arguments for :class:`InputError`) and reported with its
     value; ``what`` says what was expected there, e.g. ``"a numeric phenotype"``.
+    ``allow_infinite=None`` refuses ``Inf``/``-Inf`` where ``what`` names a phenotype or covariate
+    (an infinite trait value would otherwise turn into a missing one downstream) and accepts it elsewhere.
     """
     mask = missing_mask(block, missing)
     values = np.full(block.shape, np.nan)
@@ -184,11 +191,27 @@ def parse_numbers(
                          + " or ".join(repr(m) for m in missing) + " or an empty cell",
                 ) from None
         raise AssertionError("astype(float) failed but no cell failed float()")
+    if allow_infinite is None:
+        allow_infinite = "phenotype" not in what and "covariate" not in what
+    if not allow_infinite:
+        _refuse_infinite(block, values, where, what)
     if not allow_missing and mask.any():
         i, j = (int(v[0]) for v in np.nonzero(mask))
         raise InputError(f"{block[i, j]!r} is missing; expected {what}", **where(i, j),
                          hint="every value here is required")
     return values
+
+
+def _refuse_infinite(block: np.ndarray, values: np.ndarray, where: Callable[[int, int], dict], what: str) -> None:
+    infinite = np.isinf(values)
+    if infinite.any():
+        i, j = (int(v[0]) for v in np.nonzero(infinite))
+        n_bad = int(infinite.sum())
+        noun = "covariate" if "covariate" in what else "phenotype"
+        raise InputError(f"{block[i, j]!r} is infinite: Inf is not a valid {noun} value; expected {what}, finite"
+                         + (f" ({n_bad} infinite cells in all)" if n_bad > 1 else ""), **where(i, j),
+                         hint="write a missing value (empty or NA) instead, or fix the transform that gave Inf "
+                              "(a log of zero?)")
 
 
 def _count_non_numeric(cells: np.ndarray) -> int:

@@ -11,12 +11,17 @@ from __future__ import annotations
 import time
 from typing import List
 
+from qtlhpc.errors import ConfigError
 from qtlhpc.stages import registry
 
 
 def stage_sequence(context, stage: str) -> List[str]:
     """The stages ``qtlhpc run STAGE`` runs: one stage, a method's pipeline, or ``run.stages`` for ``all``."""
     names = context.config.section("run")["stages"] if stage == "all" else [stage]
+    if not names:
+        raise ConfigError(f"{context.config.source}: [run] stages is empty, so `qtlhpc run all` has nothing to run; "
+                          f"list the stages or pipelines to run, e.g. stages = [\"pepis\", \"report\"], or name "
+                          f"one on the command line (`qtlhpc run STAGE CONFIG`)")
     pipelines = registry.pipelines()
     out: List[str] = []
     for name in names:

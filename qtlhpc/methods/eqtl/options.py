@@ -7,17 +7,20 @@ CIS_OPTIONS = {
     "genotypes": Option(str, "", "VCF/BCF of the samples' genotypes (bgzipped and indexed: read by region)"),
     "field": Option(str, "DS", "genotype FORMAT field: DS (dosage) or GT (alt allele count)", ("DS", "GT")),
     "window": Option(int, 1_000_000, "cis window: variants within this many bp of a gene's TSS (FastQTL's "
-                                     "--window)"),
+                                     "--window)", minimum=0),
     "permutations": Option(list, [1000], "permutations per gene, as FastQTL's --permute: [P]; [hits, max] "
                                          "(adaptive: stop once `hits` permutations reach the observed |r|, "
-                                         "or after max); or [min, hits, max]"),
+                                         "or after max); or [min, hits, max]", minimum=1),
     "chunks": Option(int, 64, "genes are split into this many chunks, the work units (checkpoint blocks, "
-                              "SLURM array units; FastQTL's --chunk K N)"),
-    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this"),
-    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples"),
+                              "SLURM array units; FastQTL's --chunk K N)", minimum=1),
+    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this",
+                      minimum=0.0, maximum=0.5),
+    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples",
+                          minimum=0.0, maximum=1.0),
     "nominal": Option(bool, False, "also write the nominal pass: every gene-variant pair in cis, FastQTL's "
                                    "nominal columns, one gzipped TSV per chunk beside the results file"),
-    "fdr": Option(float, 0.05, "q-value level at which a gene is called an eGene (reported in the log)"),
+    "fdr": Option(float, 0.05, "q-value level at which a gene is called an eGene (reported in the log)",
+                  minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
 }
 
 SECTIONS = (
@@ -39,32 +42,43 @@ CROSS_MAP_OPTIONS = {
 }
 
 CROSS_EQTL_OPTIONS = {
-    "alpha": Option(float, 0.05, "BH FDR level of the cis, cis-trans, PC scan and PC-target tests"),
-    "logp_drop": Option(float, 1.5, "confidence interval: contiguous markers with -log10 p >= peak - logp_drop"),
+    "alpha": Option(float, 0.05, "BH FDR level of the cis, cis-trans, PC scan and PC-target tests",
+                    minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
+    "logp_drop": Option(float, 1.5, "confidence interval: contiguous markers with -log10 p >= peak - logp_drop",
+                        minimum=0.0),
     "min_overlap": Option(float, 0.8, "eQTL merge into one region when their CIs overlap by more than this "
-                                      "(|A n B| / min(|A|, |B|), bp), or share the peak marker"),
+                                      "(|A n B| / min(|A|, |B|), bp), or share the peak marker",
+                          minimum=0.0, maximum=1.0),
     "merge_rule": Option(str, "clump", "region merging: clump (strongest first) or transitive (connected "
                                        "components)", ("clump", "transitive")),
-    "clusters": Option(int, 100, "k-means clusters of the e-traits for PC mapping (capped at n_genes / 2)"),
-    "restarts": Option(int, 10, "k-means++ restarts (restart i draws from unit_rng(seed, 'eqtl-kmeans', i))"),
+    "clusters": Option(int, 100, "k-means clusters of the e-traits for PC mapping (capped at n_genes / 2)",
+                       minimum=1),
+    "restarts": Option(int, 10, "k-means++ restarts (restart i draws from unit_rng(seed, 'eqtl-kmeans', i))",
+                       minimum=1),
     "centroid": Option(str, "sign_mean", "k-means centroid: sign_mean (minimises sum 1 - |r|) or "
                                          "principal_component", ("sign_mean", "principal_component")),
-    "min_eigenvalue": Option(float, 1.5, "keep the PCs of a cluster's correlation matrix with a larger eigenvalue"),
+    "min_eigenvalue": Option(float, 1.5, "keep the PCs of a cluster's correlation matrix with a larger eigenvalue",
+                             minimum=0.0),
 }
 
 CROSS_TRANS_OPTIONS = {
     "regulator_block": Option(int, 256, "regulators per work unit (checkpoint block); memory per rank grows as "
-                                        "113 x regulator_block x n_genes bytes"),
+                                        "113 x regulator_block x n_genes bytes", minimum=1),
     "interaction": Option(bool, True, "model (1) with the interaction b3 y_r x_r (false: b1 y_r + b2 x_r only)"),
     "min_recombination": Option(float, 0.25, "pairs whose closest markers have a recombination fraction <= this "
-                                             "are not tested"),
+                                             "are not tested", minimum=0.0, maximum=0.5,
+                                exclusive_maximum=True),
     "keep_pvalue": Option(float, 0.05, "pairs with p_iut <= keep_pvalue are kept for the BH step (q-values <= "
-                                       "keep_pvalue are exact)"),
-    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this"),
-    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples"),
+                                       "keep_pvalue are exact)", minimum=0.0, maximum=1.0,
+                          exclusive_minimum=True),
+    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this",
+                      minimum=0.0, maximum=0.5),
+    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples",
+                          minimum=0.0, maximum=1.0),
     "nominal": Option(bool, False, "also write the nominal pass: every gene-variant pair in cis, FastQTL's "
                                    "nominal columns, one gzipped TSV per chunk beside the results file"),
-    "fdr": Option(float, 0.05, "BH level: kept pairs with q <= fdr are the trans table (fdr <= keep_pvalue)"),
+    "fdr": Option(float, 0.05, "BH level: kept pairs with q <= fdr are the trans table (fdr <= keep_pvalue)",
+                  minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
 }
 
 SECTIONS = SECTIONS + (
@@ -84,12 +98,13 @@ TRANS_OPTIONS = {
                                  "its variants by region)"),
     "field": Option(str, "DS", "genotype FORMAT field: DS (dosage) or GT (alt allele count)", ("DS", "GT")),
     "threshold": Option(float, 1e-5, "keep the gene-variant pairs with nominal p <= threshold (QTLtools trans "
-                                     "--threshold)"),
+                                     "--threshold)", minimum=0.0, maximum=1.0,
+                        exclusive_minimum=True),
     "cis_window": Option(int, 5_000_000, "pairs with the variant on the gene's chromosome within this many bp of "
                                          "the gene's start (BED start + 1) are not tested (QTLtools trans --window, "
                                          "default 5e6); negative: test every pair"),
     "variant_block": Option(int, 20_000, "VCF records per work unit (checkpoint block): consecutive records of one "
-                                         "chromosome, never splitting a position"),
+                                         "chromosome, never splitting a position", minimum=1),
 }
 
 SECTIONS = SECTIONS + (
