@@ -3,7 +3,17 @@
 Z and W are whitespace- or tab-separated text (tab-separated when the first line has a tab, so that
 names may contain spaces; comma-separated for ``.csv`` files), one row per individual, one column per marker, used
 as given (Xu 2013: Z = 1/0/-1 for AA/AB/BB, W = 1 for AB and -1 for homozygotes, or expectations).
-Missing cells (``NA`` or ``-``) are NaN.
+
+Codes rule (checked by :func:`check_codes`, errors name file, line and column):
+
+* Z and W must be **complete**: a missing cell (``NA``, ``-``, ``nan`` or empty) is refused.  PEPIS
+  codes of a missing or partly informative genotype are its *expectation* (e.g. the marker's mean
+  code, i.e. Z = p_AA - p_BB and W = p_AB - p_AA - p_BB under its genotype frequencies); fill them
+  before reading.  :func:`qtlhpc.io.writers.write_pepis` (used by ``qtlhpc simulate``) writes such
+  complete files.
+* every value must be a finite number in [-1, 1]: the integer codes 1/0/-1 (Z) and 1/-1 (W), or an
+  expectation between them.  A 2 or 1.5 is refused.  A 0 in W is accepted: it is a legal expectation
+  (an F2 marker at 1:2:1, or a marker with no information).
 
 Layout detection (the same rule for Z, W and the phenotype file):
 
@@ -148,6 +158,37 @@ def _separator(path: Path) -> Optional[str]:
     return None
 
 
+_COMPLETE_HINT = ("PEPIS matrices must be complete: give a missing or partly informative genotype its "
+                  "expected code, e.g. the marker's mean code (Z = p_AA - p_BB, W = p_AB - p_AA - p_BB)")
+
+
+def check_codes(matrix: NumericMatrix, what: str) -> None:
+    """Refuse missing cells and values outside [-1, 1] in a Z or W matrix (the rule in the module
+    docstring), naming the first offending cell (row-major) and how many there are."""
+    values = matrix.values
+    offset = 1 if matrix.ids is not None else 0
+
+    def where(i: int, j: int) -> dict:
+        name = "" if matrix.names is None else str(matrix.names[j])
+        return dict(file=matrix.path, line=matrix.lines[i], column=column_label(name, j + 1 + offset))
+
+    def count(mask: np.ndarray) -> str:
+        n_bad = int(mask.sum())
+        return f" ({n_bad} such cells in all)" if n_bad > 1 else ""
+
+    missing = np.isnan(values)
+    if missing.any():
+        i, j = (int(v[0]) for v in np.nonzero(missing))
+        raise InputError(f"missing value in {what}{count(missing)}", **where(i, j), hint=_COMPLETE_HINT)
+    outside = ~(np.abs(values) <= 1.0)
+    if outside.any():
+        i, j = (int(v[0]) for v in np.nonzero(outside))
+        raise InputError(f"{values[i, j]:g} is not a legal code in {what}{count(outside)}; expected a number "
+                         "in [-1, 1]", **where(i, j),
+                         hint="Z is 1/0/-1 for AA/AB/BB and W is 1 for AB, -1 for AA or BB, or expectations "
+                              "between them; recode genotypes (e.g. a count c = 0/1/2 of B alleles as Z = 1 - c)")
+
+
 @dataclass
 class MarkerMap:
     markers: np.ndarray
@@ -272,7 +313,9 @@ def read_pepis(
     marker_map = None if map_path is None else read_map(map_path)
     hint = None if marker_map is None else len(marker_map.markers)
     z = read_numeric_matrix(z_path, missing, id_column, hint, "a number (additive code)")
+    check_codes(z, "Z (additive codes)")
     w = read_numeric_matrix(w_path, missing, id_column, hint, "a number (dominance code)")
+    check_codes(w, "W (dominance codes)")
     w_values = _match_w_to_z(z, w)
     pheno = read_numeric_matrix(phenotypes, missing, id_column, None, "a numeric phenotype")
     order, markers, chromosomes, positions = apply_map(z, marker_map)

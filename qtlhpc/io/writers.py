@@ -140,11 +140,35 @@ def epistatic_codes(cross: Cross):
     return z_lookup[index], w_lookup[index]
 
 
+def expected_epistatic_codes(cross: Cross):
+    """``(Z, W)`` as :func:`epistatic_codes`, complete: each NaN cell (a missing or partially
+    informative genotype) is replaced by its marker's mean code over the individuals with a code, i.e.
+    the expectation Z = p_AA - p_BB, W = p_AB - p_AA - p_BB under the marker's observed genotype
+    frequencies.  A marker with no code at all gets Z = W = 0."""
+    additive, dominance = epistatic_codes(cross)
+    return _fill_with_marker_mean(additive), _fill_with_marker_mean(dominance)
+
+
+def _fill_with_marker_mean(codes: np.ndarray) -> np.ndarray:
+    """``codes (n_individuals, n_markers)`` with NaN replaced by the column mean (0 for all-NaN columns)."""
+    codes = np.array(codes, dtype=float)
+    missing = np.isnan(codes)
+    if missing.any():
+        n_present = (~missing).sum(axis=0)
+        means = np.divide(np.where(missing, 0.0, codes).sum(axis=0), n_present,
+                          out=np.zeros(codes.shape[1]), where=n_present > 0)
+        codes[missing] = np.broadcast_to(means, codes.shape)[missing]
+    return codes
+
+
 def write_pepis(cross: Cross, z_path, w_path, pheno_path, map_path=None, id_name: str = "id",
                 sep: str = "\t") -> None:
     """Write PEPIS-style input: Z and W matrices (header of marker names, first column IDs), a phenotype
-    table (ID + traits + covariates) and, if ``map_path``, a map file.  See :func:`epistatic_codes`."""
-    additive, dominance = epistatic_codes(cross)
+    table (ID + traits + covariates) and, if ``map_path``, a map file.
+
+    Z and W are complete, as :func:`qtlhpc.io.pepis.read_pepis` requires: missing and partially
+    informative genotypes get expected codes (:func:`expected_epistatic_codes`)."""
+    additive, dominance = expected_epistatic_codes(cross)
     write_matrix_tsv(z_path, cross.individuals, cross.markers, additive, id_name, sep=sep)
     write_matrix_tsv(w_path, cross.individuals, cross.markers, dominance, id_name, sep=sep)
     names, individual_block = _individual_columns(cross, id_name)
