@@ -23,21 +23,17 @@ def section_builders(header):
     from qtlhpc.stages import registry
 
     present = {status.name for status in header.stages if status.status != "absent"}
-    groups, rooms = {}, {}
-    for spec in registry.stages().values():
-        groups.setdefault(spec.method, set()).add(spec.group)
-        rooms.setdefault(spec.method, spec.driver.split(":")[0].split(".drivers")[0])
-    method_groups = set().union(*(g for method, g in groups.items() if method != "shared"))
+    groups = registry.groups_by_method()
     builders = []
-    if present & groups.get("pepis", set()) or not present & method_groups:
+    if present & groups.get("pepis", set()) or not present & set().union(*groups.values()):
         builders += list(SECTION_BUILDERS)
-    for method, method_stages in groups.items():
-        if method in ("shared", "pepis") or not present & method_stages:
+    for method, room in registry.method_rooms().items():
+        if method == "pepis" or not present & groups[method]:
             continue
         try:
-            module = importlib.import_module(f"{rooms[method]}.report")
+            module = importlib.import_module(f"{room}.report")
         except ModuleNotFoundError as error:
-            if error.name != f"{rooms[method]}.report":
+            if error.name != f"{room}.report":
                 raise
             continue
         by_method = getattr(module, "SECTION_BUILDERS_BY_METHOD", {})

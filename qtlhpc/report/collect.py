@@ -76,22 +76,12 @@ class Loci:
 
 
 def _expected_groups(found) -> set:
-    """Result groups of the methods that have a stage in the file (PEPIS's when none has): the page names
-    the missing ones of those."""
+    """Result groups of the pipelines of the methods that have a stage in the file (PEPIS's when none has),
+    shared stages they need included: the page names the missing ones of those."""
     from qtlhpc.stages import registry
 
-    groups = {}
-    for spec in registry.stages().values():
-        groups.setdefault(spec.method, set()).add(spec.group)
-    methods = [m for m, g in groups.items() if m != "shared" and g & set(found)] or ["pepis"]
-    expected = set(groups.get("shared", set())) - {"report", "expression"}
-    if "pepis" not in methods:
-        expected.discard("genoprob")
-    for method in methods:
-        expected |= groups[method]
-    if any(m != "pepis" for m in methods):
-        expected.add("expression")
-    return expected
+    methods = [m for m, groups in registry.groups_by_method().items() if groups & set(found)] or ["pepis"]
+    return {registry.get(name).group for method in methods for name in registry.pipeline(method)}
 
 
 def read_header(results: ResultsFile) -> FileHeader:

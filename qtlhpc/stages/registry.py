@@ -88,6 +88,26 @@ def _check(found: Dict[str, StageSpec]) -> None:
             raise ValueError(f"array stage {spec.name!r} names merge stage {spec.array.merge!r}, not declared")
 
 
+@functools.lru_cache(maxsize=None)
+def method_rooms() -> Dict[str, str]:
+    """``{method: room package}`` of every method (not the shared stages): where its report and tables live."""
+    found: Dict[str, str] = {}
+    for room in rooms():
+        for spec in getattr(_room_module(room, "stages"), "STAGES", ()):
+            if spec.method != "shared":
+                found.setdefault(spec.method, room)
+    return found
+
+
+def groups_by_method() -> Dict[str, set]:
+    """``{method: the results groups its own stages write}`` (shared stages excluded)."""
+    found: Dict[str, set] = {}
+    for spec in stages().values():
+        if spec.method != "shared":
+            found.setdefault(spec.method, set()).add(spec.group)
+    return found
+
+
 def get(name: str) -> StageSpec:
     """The stage ``name``; a :class:`ConfigError` naming the nearest stage otherwise."""
     found = stages()

@@ -13,18 +13,13 @@ import sys
 import time
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from qtlhpc.config import Config
 from qtlhpc.errors import ConfigError, QtlhpcError
 from qtlhpc.parallel import schedule
 from qtlhpc.parallel.comm import as_comm, on_root
 from qtlhpc.stages.spec import FRAMEWORK_SECTIONS, StageSpec
-
-
-def run_on_root(comm, function: Callable[[], Any]) -> Any:
-    """:func:`qtlhpc.parallel.comm.on_root` (kept under the drivers' name)."""
-    return on_root(comm, function)
 
 
 def setup_logging(comm, level: str = "info", per_rank_dir: str = "") -> logging.Logger:
@@ -134,7 +129,7 @@ class RunContext:
                 raise QtlhpcError(f"{self.config.source}: no [input] section: say which files hold the cross "
                                   "(or run `qtlhpc simulate` with a [simulate] section first)")
             started = time.time()
-            self._cache["cross"] = run_on_root(self.comm, lambda: load_cross(dict(options), self.config.base_dir))
+            self._cache["cross"] = on_root(self.comm, lambda: load_cross(dict(options), self.config.base_dir))
             cross = self._cache["cross"]
             self.log.info("input: %s cross, %d individuals, %d markers, %d traits (%.1f s)", cross.cross_type,
                           cross.n_individuals, cross.n_markers, cross.n_traits, time.time() - started)

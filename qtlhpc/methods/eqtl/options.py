@@ -71,12 +71,6 @@ CROSS_TRANS_OPTIONS = {
     "keep_pvalue": Option(float, 0.05, "pairs with p_iut <= keep_pvalue are kept for the BH step (q-values <= "
                                        "keep_pvalue are exact)", minimum=0.0, maximum=1.0,
                           exclusive_minimum=True),
-    "min_maf": Option(float, 0.0, "drop variants whose minor allele frequency over the samples is below this",
-                      minimum=0.0, maximum=0.5),
-    "max_missing": Option(float, 1.0, "drop variants missing in more than this fraction of the samples",
-                          minimum=0.0, maximum=1.0),
-    "nominal": Option(bool, False, "also write the nominal pass: every gene-variant pair in cis, FastQTL's "
-                                   "nominal columns, one gzipped TSV per chunk beside the results file"),
     "fdr": Option(float, 0.05, "BH level: kept pairs with q <= fdr are the trans table (fdr <= keep_pvalue)",
                   minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
 }

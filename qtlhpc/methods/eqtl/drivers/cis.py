@@ -11,6 +11,7 @@ computed over the genes that have variants.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from typing import Dict, Optional, Sequence
@@ -259,8 +260,6 @@ def run_merge_cis(context, units=None, unit_output=None, inputs: Sequence[str] =
             with open_results(path) as task:
                 config = task.describe()
                 attrs = next(s.attributes for s in config if s.name == STAGE)
-                import json
-
                 chunk_range = json.loads(attrs["config_json"])["range"]
                 files = [str(pathlib.Path(path).resolve().parent / name) if name else ""
                          for name in task.read("cis/nominal_files")]

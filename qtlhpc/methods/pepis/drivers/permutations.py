@@ -19,7 +19,8 @@ import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
 from qtlhpc.parallel import chunk_ranges
-from qtlhpc.stages.runtime import begin_stage, check_needs, run_on_root, write_blocks
+from qtlhpc.parallel.comm import on_root
+from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
 from qtlhpc.stages.sharded import parse_units
 from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs
 
@@ -145,11 +146,11 @@ def run_merge_permutations(context, units=None, unit_output=None, inputs: Sequen
                 names = task.read("permutations/trait_names") if names is None else names
         return parts, names
 
-    parts, names = run_on_root(context.comm, read_parts)
+    parts, names = on_root(context.comm, read_parts)
     merged_columns = []
     for t in range(len(names)):
         columns = [PermutationMaxima(ids, {"1d": m1[:, t], "2d": m2[:, t]}) for ids, m1, m2 in parts]
-        merged_columns.append(run_on_root(context.comm, lambda: merge_permutations(columns, options["n_permutations"])))
+        merged_columns.append(on_root(context.comm, lambda: merge_permutations(columns, options["n_permutations"])))
     ids = merged_columns[0].ids
     maxima_1d = np.column_stack([m.maxima["1d"] for m in merged_columns])
     maxima_2d = np.column_stack([m.maxima["2d"] for m in merged_columns])

@@ -11,7 +11,8 @@ import numpy as np
 
 from qtlhpc.methods.pepis.kernels.reml import fit_reml
 from qtlhpc.methods.pepis.drivers.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
-from qtlhpc.stages.runtime import begin_stage, run_on_root, write_blocks
+from qtlhpc.parallel.comm import on_root
+from qtlhpc.stages.runtime import begin_stage, write_blocks
 
 STAGE = "varcomp"
 
@@ -30,7 +31,7 @@ def run_varcomp(context) -> None:
     design, covariate_names = design_matrix(cross, options["covariates"])
     trait_names = [str(cross.phenotype_names[j]) for j in trait_indices]
     # validate every trait up front (on rank 0, error broadcast): a bad trait fails before any fit
-    masks = run_on_root(context.comm, lambda: [
+    masks = on_root(context.comm, lambda: [
         check_trait(name, cross.phenotypes[:, j], design, context.log) for name, j in zip(trait_names, trait_indices)])
     with context.open_results() as results:
         require_stage(results, "kinship", "variance-component fit", context.output)
