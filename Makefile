@@ -13,17 +13,19 @@ PYTEST_ARGS ?=
 
 # Debian 12's coherent MPI / parallel-HDF5 / PETSc / SLEPc stack (see docs/install.md).
 STACK_PACKAGES := python3-venv python3-numpy python3-scipy python3-mpi4py python3-h5py-mpi \
-                  python3-petsc4py-real python3-slepc4py-real openmpi-bin python3-cyvcf2 python3-pysam tabix
+                  python3-petsc4py-real python3-slepc4py-real openmpi-bin python3-cyvcf2 python3-pysam tabix \
+                  python3-networkx
 # A real single-node SLURM for the cluster tests, and R/qtl for the comparisons with it.
 TEST_PACKAGES  := slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge libpmix-dev r-cran-qtl \
-                  python3-setuptools python3-wheel r-bioc-qvalue fastqtl fastqtl-doc qtltools qtltools-example
+                  python3-setuptools python3-wheel r-bioc-qvalue fastqtl fastqtl-doc qtltools qtltools-example \
+                  r-cran-lavaan r-cran-systemfit python3-sklearn
 
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 MPIRUN := mpirun --oversubscribe
 
-.PHONY: help setup setup-test demo test test-fast bench info clean
+.PHONY: help setup setup-test demo test test-fast test-paper bench info clean
 
 help:
 	@echo "make demo   - install what is missing, then run the demo under mpirun -n $(NP)"
@@ -51,7 +53,11 @@ test: setup-test
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	@$(PYTHON) -m pytest -m "not slurm and not slow" $(PYTEST_ARGS)
+	@$(PYTHON) -m pytest -m "not slurm and not slow and not paper" $(PYTEST_ARGS)
+
+# Reproductions of the papers' simulation studies (many replicates): not part of `make test` or CI.
+test-paper: setup-test
+	@$(PYTHON) -m pytest -m paper $(PYTEST_ARGS)
 
 bench: setup
 	@$(PYTHON) bench/run_all.py
