@@ -22,7 +22,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="analysis config (TOML)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="set any config key, e.g. --set scan2d.tile=128 (repeatable)")
-    parser.add_argument("--output", help="results file (config key run.output)")
+    parser.add_argument("--output", help="results file (config key run.output); a relative path is relative to the "
+                        "config file's folder, as every path of a config")
     parser.add_argument("--seed", type=int, help="run seed (config key run.seed)")
 
 
@@ -30,8 +31,8 @@ def _load_config(args):
     from qtlhpc.config import Config
 
     overrides = list(args.overrides)
-    if getattr(args, "output", None):
-        overrides.append(f"run.output={_toml_string(os.path.abspath(args.output))}")
+    if getattr(args, "output", None):  # one rule: resolved like run.output, against the config file's folder
+        overrides.append(f"run.output={_toml_string(args.output)}")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"run.seed={args.seed}")
     return Config.load(args.config, overrides)
@@ -43,30 +44,11 @@ def _toml_string(text: str) -> str:
 
 def _plan_text(config, ranks: int, mem_per_cpu: str) -> str:
     """`qtlhpc plan`: sizes from the input (or [simulate]) and block settings from the config."""
-    from qtlhpc.cluster.plan import format_plan, plan, problem_from_config
+    from qtlhpc.cluster.plan import format_plan, plan, planned_run_stages, problem_for_config
 
-    if config.has_section("input") and _input_exists(config):
-        from qtlhpc.io.loader import load_cross
-
-        cross = load_cross(dict(config.raw["input"]), config.base_dir)
-        n_individuals, n_markers, n_traits = cross.n_individuals, cross.n_markers, max(1, cross.n_traits)
-        states = {"bc": 2, "riself": 2, "risib": 2}.get(cross.cross_type, 3)
-    elif config.has_section("simulate"):
-        simulate = config.section("simulate")
-        n_individuals = simulate["n_individuals"]
-        n_markers = simulate["n_chromosomes"] * simulate["markers_per_chromosome"]
-        n_traits, states = simulate["n_traits"], (2 if simulate["cross_type"] in ("bc", "riself", "risib") else 3)
-    else:
-        raise ConfigError(f"{config.source}: `qtlhpc plan` needs an [input] whose files exist, or a [simulate] section")
-    step = config.section("genoprob")["step"]
-    from qtlhpc.config import sections
-
-    settings = {name: config.section(name) for name, declared in sections().items() if not declared.optional}
-    size = problem_from_config(settings, n_individuals=n_individuals, n_markers=n_markers, n_traits=n_traits,
-                               n_genotypes=states)
-    header = (f"{config.source}: {n_individuals} individuals, {n_markers} markers, {n_traits} trait(s), "
-              f"genoprob step {step} cM; {ranks} rank(s) with {mem_per_cpu} each\n")
-    return header + format_plan(plan(size, ranks=ranks, mem_per_cpu=mem_per_cpu))
+    size, description = problem_for_config(config)
+    header = f"{config.source}: {description}; {ranks} rank(s) with {mem_per_cpu} each\n"
+    return header + format_plan(plan(size, ranks=ranks, mem_per_cpu=mem_per_cpu, stages=planned_run_stages(config)))
 
 
 def _check_array_arguments(args) -> None:
@@ -83,12 +65,6 @@ def _check_array_arguments(args) -> None:
     if args.inputs and spec.merges is None:
         raise ConfigError(f"stage {args.stage!r} takes no task files (merge stages take them: "
                           f"{', '.join(s.name for s in registry.stages().values() if s.merges)})")
-
-
-def _input_exists(config) -> bool:
-    section = config.raw.get("input", {})
-    paths = [section.get(key) for key in ("file", "genotypes", "z") if section.get(key)]
-    return bool(paths) and all(config.path(p).exists() or config.path(p + ".bed").exists() for p in paths)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,8 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run one stage, or `all` stages listed in run.stages")
     pipelines = registry.pipelines()
-    run.add_argument("stage", choices=list(registry.stages()) + list(pipelines) + ["all"],
-                     help="stage to run, a method's pipeline (" + "; ".join(
+    runnable = list(registry.stages()) + list(pipelines) + ["all"]
+
+    def stage_name(name: str) -> str:
+        if name not in runnable:
+            from qtlhpc.errors import did_you_mean
+
+            raise argparse.ArgumentTypeError(f"unknown stage or pipeline {name!r}{did_you_mean(name, runnable)} "
+                                             f"(choose from {', '.join(runnable)})")
+        return name
+
+    run.add_argument("stage", type=stage_name, metavar="STAGE",
+                     help="stage to run (" + ", ".join(registry.stages()) + "), a method's pipeline (" + "; ".join(
                          f"{m}: {', '.join(p)}" for m, p in pipelines.items()) + "), or `all` (run.stages)")
     _add_config_arguments(run)
     array_stages = [s.name for s in registry.stages().values() if s.array is not None]
@@ -133,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="stages, provenance and datasets of a results file")
     inspect.add_argument("results", help="results HDF5 file")
+    inspect.add_argument("--verify", action="store_true",
+                         help="read every dataset and block and check it against its checksum; names each damaged "
+                              "dataset and block (exit status 1 when one is)")
 
     report = commands.add_parser("report", help="PNG figures and an index.html from a results file")
     report.add_argument("results", help="results HDF5 file")
@@ -148,9 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("job", nargs="?", help="job definition: a name in jobs/ (e.g. pepis) or a TOML file")
     submit.add_argument("config", nargs="?", help="analysis config (TOML)")
     submit.add_argument("--site", help="site profile: a name in configs/site-NAME.toml or a TOML file")
-    submit.add_argument("--run-dir", help="where scripts, logs and job records go (slurm.run_dir)")
+    submit.add_argument("--run-dir", help="where scripts, logs and job records go (slurm.run_dir; relative to the "
+                        "config file's folder)")
     submit.add_argument("--dry-run", action="store_true", help="print the scripts, submit nothing")
     submit.add_argument("--resume", metavar="RUN_DIR", help="resubmit only what is missing or failed in RUN_DIR")
+    submit.add_argument("--fit", action="store_true",
+                        help="shrink requests the partition cannot meet (ntasks, mem-per-cpu, time) to what fits")
+    submit.add_argument("--from-plan", action="store_true",
+                        help="ask for what `qtlhpc plan` suggests (ntasks, mem-per-cpu, time) for each planned stage")
 
     status = commands.add_parser("status", help="which stages and array tasks of a submitted run finished")
     status.add_argument("run_dir", help="run directory written by `qtlhpc submit`")
@@ -183,13 +177,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return _dispatch(args, comm, argv)
     except (QtlhpcError, OSError, _unknown_dataset_error()) as error:
-        if debug:
-            raise
-        message = str(error) if isinstance(error, QtlhpcError) else _user_message(error, args)
+        message = None if debug else str(error) if isinstance(error, QtlhpcError) else _user_message(error, args)
         if message is None:
+            _end_other_ranks(comm)
             raise
         _report_error(message, comm, collective=getattr(error, "collective", False))
         return 2
+    except Exception:
+        _end_other_ranks(comm)
+        raise
+
+
+def _end_other_ranks(comm) -> None:
+    """An unexpected error on one of several ranks: show its traceback and end the job (the other ranks
+    would otherwise wait for this one in their next collective call until the time limit)."""
+    if comm.Get_size() > 1:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm.Abort(1)
 
 
 def _report_error(message: str, comm, collective: bool) -> None:
@@ -335,10 +342,14 @@ def _dispatch(args, comm, argv) -> int:
                 export_tsv(args.results, args.dataset, args.out)
         return 0
     if args.command == "inspect":
-        from qtlhpc.store.export import inspect_text
+        from qtlhpc.store.export import inspect_text, verify_text
 
         if comm.Get_rank() == 0:
             print(inspect_text(args.results))
+            if args.verify:
+                text, intact = verify_text(args.results)
+                print(text)
+                return 0 if intact else 1
         return 0
 
     if args.command == "check-truth":
@@ -363,7 +374,7 @@ def _dispatch(args, comm, argv) -> int:
             raise ConfigError("qtlhpc submit needs JOB and CONFIG (e.g. `qtlhpc submit pepis analysis.toml`), "
                               "or --resume RUN_DIR")
         print(submit_command(args.job, args.config, dry_run=args.dry_run, resume_dir=args.resume,
-                             site=args.site, run_dir=args.run_dir))
+                             site=args.site, run_dir=args.run_dir, fit=args.fit, from_plan=args.from_plan))
         return 0
 
     config = _load_config(args)

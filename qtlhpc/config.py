@@ -196,6 +196,11 @@ class Config:
     @classmethod
     def load(cls, path, overrides: Sequence[str] = ()) -> "Config":
         path = pathlib.Path(path)
+        if path.is_dir():
+            found = sorted(p.name for p in path.glob("*.toml"))
+            raise ConfigError(f"config file {path} is a folder: give the analysis TOML file"
+                              + (f" (this folder has {', '.join(found[:5])}{', ...' if len(found) > 5 else ''})"
+                                 if found else " (this folder has no .toml file)"))
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:

@@ -384,7 +384,12 @@ def test_failed_array_task_blocks_merge_and_resume_reruns_only_it(tmp_path, prob
 @pytest.mark.slurm
 def test_resume_waits_on_stages_still_pending(tmp_path, probe, toy_method, slurm_cluster):
     config, rendered, run_dir = _tiny_run(tmp_path, probe, toy_method, units=4, array_tasks=2)
-    held = slurm.submit(rendered[:1], env={**slurm_cluster.env, "SBATCH_HOLD": "1"}).job_ids["toy_prepare"]
+    # held for an hour (SLURM 22.05's sbatch ignores SBATCH_HOLD in the environment): an #SBATCH --begin line
+    script = Path(rendered[0].script)
+    lines = script.read_text().splitlines()
+    lines.insert(next(i for i, line in enumerate(lines) if line.startswith("#SBATCH")), "#SBATCH --begin=now+3600")
+    script.write_text("\n".join(lines) + "\n")
+    held = slurm.submit(rendered[:1], env=slurm_cluster.env).job_ids["toy_prepare"]
     rows = {(r.stage, r.task): r.state for r in slurm.status(run_dir, env=slurm_cluster.env)}
     assert rows[("toy_prepare", None)] == "pending" and rows[("toy_fit", None)] == "missing"
     new = slurm.resume(run_dir, env=slurm_cluster.env).job_ids
@@ -394,6 +399,6 @@ def test_resume_waits_on_stages_still_pending(tmp_path, probe, toy_method, slurm
     assert records["toy_draws"]["dependencies"] == sorted([held, new["toy_fit"]])
     assert records["toy_draws"]["array"] == "0,1"
     assert records["toy-merge"]["dependencies"] == sorted([held, new["toy_draws"]])
-    slurm_cluster.run("scontrol", "release", held)
+    slurm_cluster.run("scontrol", "update", f"JobId={held}", "StartTime=now")
     slurm_cluster.wait([held, *new.values()], timeout=120)
     assert {r.state for r in slurm.status(run_dir, env=slurm_cluster.env)} == {"finished"}

@@ -1,6 +1,7 @@
 """Stages declared once: the config hash covers every section a stage reads, an upstream rerun makes the
 stages that read it stale, and a stage that cannot run deletes nothing."""
 
+import argparse
 import subprocess
 import sys
 
@@ -127,8 +128,11 @@ def test_the_list_of_stages_is_the_registry():
     from qtlhpc.cli import build_parser
 
     run = build_parser()._subparsers._group_actions[0].choices["run"]
-    stage_choices = next(a for a in run._actions if a.dest == "stage").choices
-    assert set(names) | set(registry.pipelines()) | {"all"} == set(stage_choices)
+    stage_name = next(a for a in run._actions if a.dest == "stage").type  # checks the name, suggests the nearest
+    for name in set(names) | set(registry.pipelines()) | {"all"}:
+        assert stage_name(name) == name
+    with pytest.raises(argparse.ArgumentTypeError, match="did you mean 'scan2d'"):
+        stage_name("scan2")
     assert {"pepis", "eqtl"} <= set(registry.pipelines())
 
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from qtlhpc.cluster.jobs import JobDef, PlannedJob, load_job, plan_jobs
+from qtlhpc.cluster.limits import LimitsUnavailable, PartitionLimits, check_request, fit_request, pending_reason, read_limits
 from qtlhpc.cluster.sites import Site, load_site
 from qtlhpc.config import Config
 from qtlhpc.errors import ConfigError, QtlhpcError
@@ -119,20 +120,34 @@ def default_run_dir(output: Path) -> Path:
     return output.with_name(output.stem + ".slurm")
 
 
-def render_pipeline(job_def, config_path, site: Optional[Site] = None, run_dir=None) -> List[RenderedJob]:
-    """Render every job of a run of ``job_def`` for ``config_path`` into ``run_dir``; write pipeline.json."""
+def run_dir_for(config: Config, run_dir=None) -> Path:
+    """The run directory: ``run_dir`` if given, else ``[slurm] run_dir``, else ``<results>.slurm``; a relative
+    path is relative to the config file's folder (as every path of an analysis)."""
+    slurm = config.section("slurm")
+    if run_dir is None:
+        run_dir = config.path(slurm["run_dir"]) if slurm["run_dir"] else default_run_dir(config.output)
+    run_dir = config.path(run_dir).resolve()
+    if "'" in str(run_dir) or "\n" in str(run_dir):
+        raise ConfigError(f"run directory {str(run_dir)!r} contains a quote or line break, which sbatch's "
+                          f"#SBATCH lines cannot carry; choose another [slurm] run_dir or [run] output")
+    return run_dir
+
+
+def render_pipeline(job_def, config_path, site: Optional[Site] = None, run_dir=None,
+                    adjust=None) -> List[RenderedJob]:
+    """Render every job of a run of ``job_def`` for ``config_path`` into ``run_dir``; write pipeline.json.
+
+    ``adjust(planned_jobs, config) -> planned_jobs``, if given, may change the resources of the jobs (or
+    raise) before anything is written (``submit --from-plan``, ``--fit`` and the limits check)."""
     job_def = job_def if isinstance(job_def, JobDef) else load_job(job_def)
     config_path = Path(config_path).resolve()
     config = Config.load(config_path)
     slurm = config.section("slurm")
     site = site if site is not None else load_site(slurm["site"] or None)
-    if run_dir is None:
-        run_dir = config.path(slurm["run_dir"]) if slurm["run_dir"] else default_run_dir(config.output)
-    run_dir = Path(run_dir).resolve()
-    if "'" in str(run_dir) or "\n" in str(run_dir):
-        raise ConfigError(f"run directory {str(run_dir)!r} contains a quote or line break, which sbatch's "
-                          f"#SBATCH lines cannot carry; choose another [slurm] run_dir or [run] output")
+    run_dir = run_dir_for(config, run_dir)
     planned = plan_jobs(job_def, config, str(config_path))
+    if adjust is not None:
+        planned = adjust(planned, config)
     for sub in ("scripts", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     context = _RenderContext(config_path, config.output, site, run_dir, job_def.name)
@@ -416,6 +431,12 @@ def job_states(job_id: str, env=None) -> Dict[Optional[int], str]:
 
     Empty when SLURM no longer knows the job (or scontrol is missing).
     """
+    return {task: state for task, (state, _) in job_records(job_id, env).items()}
+
+
+def job_records(job_id: str, env=None) -> Dict[Optional[int], Tuple[str, str]]:
+    """``{None or task: (state, reason)}`` of a job from ``scontrol show job`` (reason: SLURM's
+    ``Reason``, e.g. ``PartitionConfig`` for a pending job); empty when SLURM does not know the job."""
     try:
         proc = subprocess.run(["scontrol", "-o", "show", "job", str(job_id)], capture_output=True,
                               text=True, env=client_env(env), timeout=60)
@@ -423,29 +444,51 @@ def job_states(job_id: str, env=None) -> Dict[Optional[int], str]:
         return {}
     if proc.returncode != 0:
         return {}
-    states: Dict[Optional[int], str] = {}
-    for line in proc.stdout.splitlines():
+    return parse_job_records(proc.stdout)
+
+
+def parse_job_records(text: str) -> Dict[Optional[int], Tuple[str, str]]:
+    """``scontrol -o show job`` text -> ``{None or task: (state, reason)}``."""
+    states: Dict[Optional[int], Tuple[str, str]] = {}
+    for line in text.splitlines():
         record = dict(re.findall(r"(\w+)=(\S*)", line))
         if "JobState" not in record:
             continue
+        value = (record["JobState"], record.get("Reason", "None"))
         task_spec = record.get("ArrayTaskId")
         if task_spec:
             for task in _expand_tasks(task_spec):
-                states[task] = record["JobState"]
+                states[task] = value
         else:
-            states[None] = record["JobState"]
+            states[None] = value
     return states
 
 
-def _classify(slurm_state: Optional[str], log_exists: bool) -> Tuple[str, str]:
+def _classify(slurm_state: Optional[str], reason: str, log_exists: bool) -> Tuple[str, str]:
     if slurm_state is None:
         return ("failed", "no SLURM record; the log exists but the results are incomplete") if log_exists \
             else ("missing", "submitted but unknown to SLURM and no log")
     if slurm_state in _STATE_CLASS:
-        return _STATE_CLASS[slurm_state], slurm_state
+        detail = slurm_state
+        if _STATE_CLASS[slurm_state] == "pending" and reason and reason != "None":
+            detail = f"{slurm_state}, reason {pending_reason(reason)[1]}"
+        return _STATE_CLASS[slurm_state], detail
     if slurm_state == "COMPLETED":
         return "failed", "job COMPLETED but the results are not marked complete"
-    return "failed", slurm_state
+    return "failed", slurm_state + (f": {_FAILED_ADVICE[slurm_state]}" if slurm_state in _FAILED_ADVICE else "")
+
+
+#: what to do after a job ended in these states (``qtlhpc status``); finished blocks are kept in every case
+_FAILED_ADVICE = {
+    "TIMEOUT": "it hit its time limit; its finished blocks are kept: raise time in [slurm] resources (or "
+               "`qtlhpc submit --from-plan`) and `qtlhpc submit --resume RUN_DIR` continues from them",
+    "OUT_OF_MEMORY": "it ran out of memory: raise mem_per_cpu in [slurm] resources (`qtlhpc plan` estimates it) "
+                     "and `qtlhpc submit --resume RUN_DIR`",
+    "NODE_FAIL": "a node failed; its finished blocks are kept: `qtlhpc submit --resume RUN_DIR`",
+    "PREEMPTED": "it was preempted; its finished blocks are kept: `qtlhpc submit --resume RUN_DIR`",
+    "BOOT_FAIL": "its node did not boot: `qtlhpc submit --resume RUN_DIR`",
+    "DEADLINE": "it passed its deadline: `qtlhpc submit --resume RUN_DIR`",
+}
 
 
 def status(run_dir, env=None) -> List[StageStatus]:
@@ -453,11 +496,11 @@ def status(run_dir, env=None) -> List[StageStatus]:
     run_dir = Path(run_dir)
     manifest = _load_manifest(run_dir)
     submissions = _submissions(run_dir)
-    cache: Dict[str, Dict[Optional[int], str]] = {}
+    cache: Dict[str, Dict[Optional[int], Tuple[str, str]]] = {}
 
     def states_of(job_id: str):
         if job_id not in cache:
-            cache[job_id] = job_states(job_id, env)
+            cache[job_id] = job_records(job_id, env)
         return cache[job_id]
 
     rows: List[StageStatus] = []
@@ -473,7 +516,7 @@ def status(run_dir, env=None) -> List[StageStatus]:
                 continue
             job_id = mine[-1]["job_id"]
             log = run_dir / "logs" / f"slurm-{name}-{job_id}.out"
-            state, detail = _classify(states_of(job_id).get(None), log.exists())
+            state, detail = _classify(*_state_reason(states_of(job_id).get(None)), log.exists())
             rows.append(StageStatus(name, None, state, job_id, detail))
             continue
         for task, output in enumerate(stage["task_outputs"]):
@@ -488,9 +531,14 @@ def status(run_dir, env=None) -> List[StageStatus]:
                 rows.append(StageStatus(name, task, "missing", "", f"{ids}; never submitted"))
                 continue
             log = run_dir / "logs" / f"slurm-{name}-{job_id}_{task}.out"
-            state, detail = _classify(states_of(job_id).get(task), log.exists())
+            state, detail = _classify(*_state_reason(states_of(job_id).get(task)), log.exists())
             rows.append(StageStatus(name, task, state, job_id, f"{ids}; {detail}"))
     return rows
+
+
+def _state_reason(record):
+    """``(state, reason)`` or ``(None, "")``, for :func:`_classify` (whose log flag comes last)."""
+    return (record[0], record[1]) if record else (None, "")
 
 
 def format_status(rows: Sequence[StageStatus]) -> str:
@@ -500,6 +548,10 @@ def format_status(rows: Sequence[StageStatus]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4] for row in table]
     counts = {state: sum(r.state == state for r in rows) for state in STATES}
     lines.append(", ".join(f"{count} {state}" for state, count in counts.items() if count))
+    never = [r for r in rows if "NEVER STARTS" in r.detail]
+    if never:
+        lines.append(f"warning: {len(never)} job(s) can never start as submitted (see NEVER STARTS above): "
+                     f"cancel them and resubmit with resources that fit")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -546,11 +598,18 @@ def _active_id(row: StageStatus) -> str:
 
 
 def submit_command(job_name, config_path, *, dry_run: bool = False, resume_dir=None, site=None,
-                   run_dir=None, env=None) -> str:
+                   run_dir=None, env=None, fit: bool = False, from_plan: bool = False,
+                   limits: Optional[PartitionLimits] = None) -> str:
     """``qtlhpc submit``: render and submit ``job_name`` for ``config_path`` (or resume ``resume_dir``).
 
     ``site`` is a site name, a profile path or a :class:`Site` (default: ``[slurm] site`` of the
     config, else ``local``).  Returns the text to print.
+
+    Before anything is written: a run directory whose jobs are still pending or running is refused; the
+    resources of each job (the job definition's, replaced by ``qtlhpc plan``'s suggestions under
+    ``from_plan``, then by the config's ``[slurm] resources``) are checked against the limits of the site's
+    partition (``limits``, default: read with scontrol, see :mod:`qtlhpc.cluster.limits`).  A request the
+    partition cannot meet is refused naming the values that fit, or, under ``fit``, shrunk to them.
     """
     if resume_dir is not None:
         submission = resume(resume_dir, dry_run=dry_run, env=env)
@@ -559,8 +618,101 @@ def submit_command(job_name, config_path, *, dry_run: bool = False, resume_dir=N
                 status_command(resume_dir, env=env)
         return _describe(submission, "resubmitted")
     site_profile = site if isinstance(site, Site) or site is None else load_site(site)
-    rendered = render_pipeline(job_name, config_path, site_profile, run_dir)
-    return _describe(submit(rendered, dry_run=dry_run, env=env), "submitted")
+    config = Config.load(Path(config_path))
+    if site_profile is None:
+        site_profile = load_site(config.section("slurm")["site"] or None)
+    refuse_active_run_dir(run_dir_for(config, run_dir), env)
+    notes: List[str] = []
+    if limits is None:
+        try:
+            limits = read_limits(site_profile.partition, env)
+        except LimitsUnavailable as error:
+            if fit or from_plan:
+                raise
+            notes.append(f"note: the cluster's limits were not checked: {error}")
+    adjust = _resource_adjuster(limits, fit=fit, from_plan=from_plan, python=site_profile.interpreter, notes=notes)
+    rendered = render_pipeline(job_name, config_path, site_profile, run_dir, adjust=adjust)
+    text = _describe(submit(rendered, dry_run=dry_run, env=env), "submitted")
+    return "\n".join(notes + [text])
+
+
+def refuse_active_run_dir(run_dir: Path, env=None) -> None:
+    """Refuse a new submission into ``run_dir`` while jobs recorded there are still pending or running:
+    their stages write the same results file and logs, and the new pipeline.json would replace theirs."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "jobs.json").is_file() or not (run_dir / "pipeline.json").is_file():
+        return
+    active = [row for row in status(run_dir, env) if row.state in ("pending", "running")]
+    if active:
+        listed = ", ".join(f"{row.stage}{'' if row.task is None else f'[{row.task}]'} job {row.job_id} ({row.state})"
+                           for row in active)
+        ids = " ".join(sorted({row.job_id for row in active}))
+        raise SubmitError(f"{run_dir} has jobs still queued or running: {listed}; wait for them "
+                          f"(qtlhpc status {run_dir}), cancel them (scancel {ids}), or submit into another run "
+                          f"directory (--run-dir)")
+
+
+def _resource_adjuster(limits: Optional[PartitionLimits], *, fit: bool, from_plan: bool, python: str,
+                       notes: List[str]):
+    """The ``adjust`` hook of :func:`render_pipeline` for :func:`submit_command` (see there)."""
+    from dataclasses import replace
+
+    from qtlhpc.cluster.jobs import check_resources
+
+    def adjust(planned: List[PlannedJob], config: Config) -> List[PlannedJob]:
+        overrides = config.section("slurm")["resources"]
+        suggested = _plan_resources(config, planned, python) if from_plan else {}
+        problems, result = [], []
+        for job in planned:
+            resources = dict(job.resources)
+            if job.stage in suggested:
+                resources.update(suggested[job.stage])
+                resources.update(check_resources(overrides.get(job.stage, {}), f"[slurm] resources.{job.stage}"))
+                notes.append(f"{job.stage}: from the plan: ntasks {resources['ntasks']}, mem_per_cpu "
+                             f"{resources['mem_per_cpu']}, time {resources['time']}")
+            if limits is not None:
+                if fit:
+                    resources, changes = fit_request(resources, limits)
+                    if changes:
+                        notes.append(f"{job.stage}: fitted to partition {limits.name!r}: " + ", ".join(changes))
+                else:
+                    problems += [f"{job.stage}: {problem}" for problem in check_request(resources, limits)]
+            result.append(replace(job, resources=resources))
+        if problems:
+            raise SubmitError(
+                f"the cluster cannot run these requests ({limits.describe()}): " + "; ".join(problems)
+                + ". Nothing was submitted: lower them in [slurm] resources of the config, or let "
+                  "`qtlhpc submit --fit` shrink them (`--from-plan` asks for what `qtlhpc plan` suggests)")
+        return result
+
+    return adjust
+
+
+def _plan_resources(config: Config, planned: List[PlannedJob], python: str) -> Dict[str, Dict[str, object]]:
+    """``qtlhpc plan``'s suggestion per planned stage, as job resources; an array stage's time is that
+    of one of its tasks."""
+    from qtlhpc.cluster.plan import interpreter_base_memory, plan, problem_for_config, slurm_time, throughput
+
+    size, _ = problem_for_config(config)
+    names = [job.stage for job in planned]
+    plans = {p.stage: p for p in plan(size, base_memory=interpreter_base_memory(python),
+                                      stages=[name for name in names if _has_plan(name)])}
+    tasks = {job.stage: len(unit_ranges(int(job.spec.array.count(config)), int(config.section("slurm")["array_tasks"]),
+                                        count_key=job.spec.array.count_key))
+             for job in planned if job.spec.array is not None}
+    resources = {}
+    for name, stage_plan in plans.items():
+        entry = stage_plan.resources()
+        rate = throughput(name)[1]
+        entry["time"] = slurm_time(2 * stage_plan.work / (rate * stage_plan.suggested_ntasks * tasks.get(name, 1)))
+        resources[name] = entry
+    return resources
+
+
+def _has_plan(stage: str) -> bool:
+    from qtlhpc.cluster.plan import planned_stages
+
+    return stage in planned_stages()
 
 
 def _describe(submission: Submission, verb: str) -> str:

@@ -8,6 +8,7 @@ No method code lives here: each method's stages are declared in its room
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import List
 
@@ -35,12 +36,21 @@ def stage_sequence(context, stage: str) -> List[str]:
 
 def run_stage(context, stage: str, **options) -> None:
     """Run one stage, a method's pipeline (``pepis``), or with ``stage == "all"`` every stage in
-    ``run.stages`` in order.  Each stage sees only the config sections its declaration names."""
-    for name in stage_sequence(context, stage):
-        spec = registry.get(name)
-        started = time.time()
-        context.log.info("stage %s: starting on %d rank(s)", name, context.size)
-        stage_context = context.for_stage(spec)
-        driver = spec.resolve()
-        driver(stage_context, **options) if options else driver(stage_context)
-        context.log.info("stage %s: done in %.1f s", name, time.time() - started)
+    ``run.stages`` in order.  Each stage sees only the config sections its declaration names.
+
+    The run holds the results file's lock (``qtlhpc.store.lock``) across all its stages, so a second run
+    on the same file refuses at once; an array task writes its own file and locks that one instead."""
+    from qtlhpc.store import lock
+
+    names = stage_sequence(context, stage)
+    held = lock.holding(context.output, context.comm, context.command_line) if not options.get("unit_output") \
+        else contextlib.nullcontext()
+    with held:
+        for name in names:
+            spec = registry.get(name)
+            started = time.time()
+            context.log.info("stage %s: starting on %d rank(s)", name, context.size)
+            stage_context = context.for_stage(spec)
+            driver = spec.resolve()
+            driver(stage_context, **options) if options else driver(stage_context)
+            context.log.info("stage %s: done in %.1f s", name, time.time() - started)

@@ -13,4 +13,9 @@ from qtlhpc.store.results import (
     open_results,
 )
 
-__all__ = ["ResultsFile", "Stage", "BlockedWriter", "StageInfo", "DatasetInfo", "open_results", "canonical_json"]
+from qtlhpc.store.integrity import DamagedDataError
+from qtlhpc.store.lock import LockHolder, ResultsLockedError, holder_alive, read_holder
+from qtlhpc.store.space import DiskFullError
+
+__all__ = ["ResultsFile", "Stage", "BlockedWriter", "StageInfo", "DatasetInfo", "open_results", "canonical_json",
+           "DamagedDataError", "DiskFullError", "ResultsLockedError", "LockHolder", "read_holder", "holder_alive"]

@@ -28,6 +28,7 @@ import numpy as np
 
 from qtlhpc import schema
 from qtlhpc.errors import IncompleteResultError, InputError
+from qtlhpc.store import integrity, lock
 from qtlhpc.store.results import ResultsFile, StageInfo, open_results
 
 ROWS_PER_READ = 4096
@@ -95,6 +96,7 @@ def export_tsv(results_path, dataset_path: str, out: Union[str, Path, TextIO], *
     variable = schema.get(dataset_path)
     with open_results(results_path) as results:
         shape = _dataset_info(results, variable).shape  # refuses an incomplete stage before writing anything
+        results.verify(variable.path)  # and damaged data
         with _text_output(out) as handle:
             if variable.ndim == 0:
                 handle.write(variable.name + "\n" + format_value(results.read(variable.path)[()]) + "\n")
@@ -160,6 +162,12 @@ def inspect_text(results_path) -> str:
         root = results._collective(lambda h5: {k: str(v) for k, v in h5.attrs.items()})
     out = io.StringIO()
     out.write(f"{results_path}: qtlhpc {root.get('qtlhpc_version', '?')}, created {root.get('created', '?')}\n")
+    holder = lock.read_holder(results_path)
+    if holder is not None:
+        alive = lock.holder_alive(holder)
+        state = {True: "in use by a run", False: "lock left by a run that ended (the next run takes it over)",
+                 None: "locked by a run this host cannot check"}[alive]
+        out.write(f"  {state}: {holder.describe()} ({lock.lock_path(results_path)})\n")
     if not stages:
         out.write("  no stages yet\n")
     for stage in stages:
@@ -195,3 +203,25 @@ def _describe_stage(stage: StageInfo, out) -> None:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:5], widths)]
         out.write("  " + "  ".join(cells) + "  " + row[5] + "\n")
+
+
+def verify_text(results_path):
+    """``qtlhpc inspect --verify``: every dataset and finished block checked against its checksum.
+
+    Returns ``(text, intact)``: one line per damaged dataset or block, and the datasets that carry no
+    checksum (written by a qtlhpc before checksums were stored).
+    """
+    with open_results(results_path) as results:
+        damage, unchecked = results._collective(integrity.verify_file)
+    out = io.StringIO()
+    out.write("\nverify:")
+    if damage:
+        out.write(f" {len(damage)} damaged (readers refuse them; rerun the stage with the same command to "
+                  f"recompute them):\n")
+        for found in damage:
+            out.write(f"  DAMAGED {found}\n")
+    else:
+        out.write(" every checksum matches\n")
+    for name in unchecked:
+        out.write(f"  not checked (no checksum stored): {name}\n")
+    return out.getvalue().rstrip("\n"), not damage

@@ -19,10 +19,18 @@ and whose completed blocks (by the bitmap) are intact.  The file uses the oldest
 (``libver="earliest"``: no superblock "open for writing"
 flag to clear after a kill) and no HDF5 file locking (a killed writer must not block the rerun, and
 ``qtlhpc inspect`` may look at a running job's file).
+
+Faults (docs/reliability.md): a writer holds the lock file beside the results file (:mod:`.lock`), so a
+second run refuses naming the holder; free space is checked on rank 0 before anything is allocated
+(:mod:`.space`), so a full disk ends every rank with one message instead of a hang or a truncated file;
+every dataset carries a CRC-32 (a dataset written whole in an attribute, a blocked one per block beside the
+bitmap: :mod:`.integrity`), checked by the readers, by ``qtlhpc inspect --verify`` and before a stage is
+skipped or resumed (damaged blocks are recomputed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -42,11 +50,15 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 import h5py  # noqa: E402
 
 import qtlhpc  # noqa: E402
+import qtlhpc.errors  # noqa: E402
 from qtlhpc import schema  # noqa: E402
 from qtlhpc.errors import (  # noqa: E402
     BackendUnavailableError, IncompleteResultError, InputError, StaleResultError)
 from qtlhpc.parallel.comm import SerialComm, allreduce_max, as_comm, on_root  # noqa: E402
 from qtlhpc.parallel.comm import picklable  # noqa: E402
+from qtlhpc.store import integrity, lock, space  # noqa: E402
+from qtlhpc.store.integrity import DamagedDataError  # noqa: E402,F401
+from qtlhpc.store.space import DiskFullError  # noqa: E402,F401
 
 log = logging.getLogger("qtlhpc.store")
 
@@ -148,13 +160,13 @@ def _fill_value(dtype: np.dtype):
     return np.nan if dtype.kind == "f" else 0
 
 
-def _create_preallocated(group: h5py.Group, name: str, shape, dtype: np.dtype) -> h5py.Dataset:
-    """A contiguous dataset allocated and filled (NaN for floats, 0 otherwise) at creation."""
+def _create_preallocated(group: h5py.Group, name: str, shape, dtype: np.dtype, fill=None) -> h5py.Dataset:
+    """A contiguous dataset allocated and filled (NaN for floats, 0 otherwise, or ``fill``) at creation."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_layout(h5py.h5d.CONTIGUOUS)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
-    dcpl.set_fill_value(np.array(_fill_value(dtype), dtype=dtype))
+    dcpl.set_fill_value(np.array(_fill_value(dtype) if fill is None else fill, dtype=dtype))
     return group.create_dataset(name, shape=tuple(shape), dtype=dtype, dcpl=dcpl, track_times=False)
 
 
@@ -253,6 +265,8 @@ class ResultsFile:
         self.comm = comm
         self.parallel_io = parallel_io
         self.mode = mode
+        self._locked = False
+        self._checker = integrity.Checker(self.path)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -274,16 +288,32 @@ class ResultsFile:
             )
         use_mpio = mpio_possible if parallel_io is None else bool(parallel_io and mpio_possible)
         results = cls(None, path, comm, use_mpio, mode)
-        if use_mpio:
-            results._h5 = results._open_h5(driver="mpio", comm=comm)
-        else:
-            def open_on_root():
-                results._h5 = results._open_h5()
+        if mode != "r" and path.parent.is_dir():  # (in a missing folder the open below says so)
+            # one writer per file: rank 0 takes the lock (or every rank raises the refusal naming its holder)
+            results._on_root_only(lambda: lock.acquire(path))
+            results._locked = True
+        try:
+            if use_mpio:
+                results._h5 = results._open_h5(driver="mpio", comm=comm)
+            else:
+                def open_on_root():
+                    results._h5 = results._open_h5()
 
-            results._on_root_only(open_on_root)
-        created = results._bcast(utc_now())
-        results._collective(lambda h5: results._init_root(h5, created))
+                results._on_root_only(open_on_root)
+            created = results._bcast(utc_now())
+            if mode != "r":
+                results._on_root_only(lambda: None if "qtlhpc_version" in results._h5.attrs
+                                      else space.check(path, "a new results file", 0))
+            results._collective(lambda h5: results._init_root(h5, created))
+        except BaseException:
+            results._release_lock()
+            raise
         return results
+
+    def _release_lock(self) -> None:
+        if self._locked and self.rank == 0:
+            lock.release(self.path)
+        self._locked = False
 
     def _open_h5(self, **driver):
         try:
@@ -304,17 +334,21 @@ class ResultsFile:
         h5.flush()
 
     def close(self) -> None:
-        """Close the file (collective)."""
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+        """Close the file (collective) and release its lock."""
+        try:
+            if self._h5 is not None:
+                self._h5.close()
+                self._h5 = None
+        finally:
+            self._release_lock()
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        # After an exception on one rank a collective close could deadlock: leave it to MPI_Abort.
-        if exc_type is not None and self.parallel_io:
+        # After an exception on one rank a collective close could deadlock: leave it to MPI_Abort.  An error
+        # raised on every rank alike (``collective``: a refusal broadcast from rank 0) closes normally.
+        if exc_type is not None and self.parallel_io and not getattr(exc, "collective", False):
             return False
         self.close()
         return False
@@ -341,6 +375,18 @@ class ResultsFile:
         if self.parallel_io or self.n_ranks == 1:
             return function(self._h5)
         return self._on_root_only(lambda: function(self._h5))
+
+    @contextlib.contextmanager
+    def _writing(self, what: str, n_bytes: int):
+        """Turn HDF5's "file write failed" for want of space into a :class:`DiskFullError` naming the file."""
+        try:
+            yield
+        except (OSError, ValueError, RuntimeError) as error:
+            if isinstance(error, qtlhpc.errors.QtlhpcError) or not space.is_disk_full(error):
+                raise
+            full = space.disk_full(self.path, what, n_bytes)
+            full.collective = getattr(error, "collective", False)
+            raise full from error
 
     def flush(self) -> None:
         """Flush HDF5 buffers to the file (collective in parallel mode)."""
@@ -378,6 +424,10 @@ class ResultsFile:
         now = self._bcast(utc_now())
         new_id = self._bcast(uuid.uuid4().hex)
         command_line = self._bcast(command_line if command_line is not None else " ".join(sys.argv))
+        # a complete stage that would be skipped is checked first (rank 0 reads it): damaged blocks are
+        # recomputed (the stage resumes), a damaged dataset written whole makes the stage start over
+        damage = self._on_root_only(lambda: self._complete_stage_damage(stage, sha, lineage_json))
+        self._on_root_only(lambda: space.check(self.path, f"stage {stage!r}", 0))
 
         def begin(h5):
             if stage in h5:
@@ -386,8 +436,12 @@ class ResultsFile:
                 same_lineage = _lineage(group) == json.loads(lineage_json)
                 if old_sha == sha and not same_lineage:
                     old_sha = "another lineage"
+                if old_sha == sha and damage == "whole":
+                    old_sha = "damaged data"
                 if old_sha == sha:
-                    complete = str(group.attrs.get("status")) == STATUS_COMPLETE
+                    complete = str(group.attrs.get("status")) == STATUS_COMPLETE and damage != "blocks"
+                    if damage == "blocks":
+                        group.attrs["status"] = STATUS_RUNNING
                     if not complete:
                         self._set_run_attributes(group, command_line)
                         group.attrs["resumed"] = now
@@ -411,9 +465,13 @@ class ResultsFile:
             return outcome, False, old_sha
 
         outcome, complete, old_sha = self._collective(begin)
+        self._checker.forget(stage)
         if self.rank == 0:
             if outcome == "restart":
-                if old_sha == "another lineage":
+                if old_sha == "damaged data":
+                    log.warning("%s: stage %r has damaged data (`qtlhpc inspect --verify`); it starts over", self.path,
+                                stage)
+                elif old_sha == "another lineage":
                     log.warning("%s: stage %r read results that were recomputed since; it starts over", self.path,
                                 stage)
                 else:
@@ -424,6 +482,21 @@ class ResultsFile:
                 log.info("%s: stage %r %s", self.path, stage,
                          "is complete with this configuration: skipped" if complete else "resumes")
         return Stage(self, stage, is_complete=complete, resumed=outcome == "resume")
+
+    def _complete_stage_damage(self, stage: str, sha: str, lineage_json: str) -> str:
+        """For a complete stage with this config and lineage: "whole" when a dataset written whole is damaged,
+        "blocks" when only blocks are (they are recomputed), "" when none is (or the stage will not be kept)."""
+        h5 = self._h5
+        if stage not in h5:
+            return ""
+        group = h5[stage]
+        if (str(group.attrs.get("status")) != STATUS_COMPLETE or str(group.attrs.get("config_sha256", "")) != sha
+                or _lineage(group) != json.loads(lineage_json)):
+            return ""
+        whole, blocks, _ = integrity.check_stage(group)
+        for damage in whole + blocks:
+            log.warning("%s: damaged data: %s", self.path, damage)
+        return "whole" if whole else "blocks" if blocks else ""
 
     def _set_run_attributes(self, group, command_line: str) -> None:
         group.attrs["command_line"] = command_line
@@ -438,10 +511,15 @@ class ResultsFile:
 
         def read(h5):
             dataset = self._dataset(h5, variable, allow_incomplete)
+            self._checker.check(dataset, selection)
             return decode(variable, dataset, selection)
 
         if self.parallel_io or self.n_ranks == 1:
-            return read(self._h5)
+            try:
+                return read(self._h5)
+            except DamagedDataError as error:  # every rank read the same bytes: raised on every rank alike
+                error.collective = self.n_ranks > 1
+                raise
         # rank-0 mode: numbers travel by buffer broadcast (no pickling of large arrays), text by pickle
         array = None
         header = None
@@ -453,6 +531,7 @@ class ResultsFile:
                 header = ("error", error if picklable(error) else RuntimeError(str(error)))
         header = self.comm.bcast(header, root=0)
         if header[0] == "error":
+            header[1].collective = True  # raised on every rank alike
             raise header[1]
         if header[0] == "text":
             return header[1]
@@ -462,23 +541,46 @@ class ResultsFile:
             self.comm.Bcast(array, root=0)
         return array
 
+    def verify(self, path: str, *, allow_incomplete: bool = False) -> None:
+        """Check all of dataset ``"stage/name"`` against its checksums (collective); raises
+        :class:`DamagedDataError` naming the damaged dataset or block."""
+        variable = schema.get(path)
+        self._collective(lambda h5: self._checker.check(self._dataset(h5, variable, allow_incomplete)))
+
     def read_own(self, path: str, selection) -> np.ndarray:
         """``dataset[selection]`` where each rank passes its own ``selection`` (collective), e.g. its block of
         genes: with parallel I/O every rank reads its part; with rank-0 I/O rank 0 reads each rank's part
         and sends it to that rank alone.  Refuses incomplete and stale stages as :meth:`read` does."""
         variable = schema.get(path)
-        if self.parallel_io or self.n_ranks == 1:
-            return decode(variable, self._dataset(self._h5, variable, False), selection)
+        if self.n_ranks == 1:
+            dataset = self._dataset(self._h5, variable, False)
+            self._checker.check(dataset, selection)
+            return decode(variable, dataset, selection)
+        if self.parallel_io:
+            # every rank checks what it reads; a damaged part anywhere is raised on every rank
+            dataset, error = self._dataset(self._h5, variable, False), None
+            try:
+                self._checker.check(dataset, selection)
+            except DamagedDataError as caught:
+                error = caught
+            errors = [e for e in self.comm.allgather(error) if e is not None]
+            if errors:
+                errors[0].collective = True
+                raise errors[0]
+            return decode(variable, dataset, selection)
         selections = self.comm.gather(selection, root=0)
         parts, error = None, None
         if self.rank == 0:
             try:
                 dataset = self._dataset(self._h5, variable, False)
+                for part in selections:
+                    self._checker.check(dataset, part)
                 parts = [decode(variable, dataset, s) for s in selections]
             except Exception as caught:
                 error = caught if picklable(caught) else RuntimeError(str(caught))
         error = self.comm.bcast(error, root=0)
         if error is not None:
+            error.collective = True
             raise error
         return self.comm.scatter(parts, root=0)
 
@@ -541,6 +643,8 @@ def _describe(h5) -> List[StageInfo]:
             ))
         if CHECKPOINT_GROUP in group:
             for key, bitmap in group[CHECKPOINT_GROUP].items():
+                if not isinstance(bitmap, h5py.Dataset):
+                    continue  # the checksum tables (integrity.SUMS_GROUP)
                 bits = bitmap[()]
                 info.checkpoints[key] = (int(np.count_nonzero(bits)), int(bits.size))
         infos.append(info)
@@ -571,6 +675,7 @@ class Stage:
         """Write the whole declared dataset ``name`` with rank 0's ``array`` (collective)."""
         variable = self.variable(name)
         results = self.results
+        results._checker.forget(self.name)
         if results.parallel_io:
             # only the shape and type travel (every rank creates the dataset alike); rank 0 writes the data,
             # so a large array is never sent to every rank
@@ -578,20 +683,26 @@ class Stage:
 
             def prepare():
                 held["array"] = prepare_array(variable, array)
-                return held["array"].shape, hdf5_dtype(variable, held["array"])
+                space.check(results.path, f"{variable.path}", held["array"].nbytes, 1)
+                return held["array"].shape, hdf5_dtype(variable, held["array"]), integrity.crc32(held["array"])
 
-            shape, dtype = results._on_root_only(prepare)
+            shape, dtype, checksum = results._on_root_only(prepare)
             dataset = self._create_small(results._h5, variable, shape, dtype)
             if results.rank == 0:
-                _write_whole(dataset, held["array"])
+                with results._writing(variable.path, held["array"].nbytes):
+                    _write_whole(dataset, held["array"])
+            dataset.attrs[integrity.CRC_ATTRIBUTE] = np.int64(checksum)
             results.flush()
             return
 
         def write(h5):
             prepared = prepare_array(variable, array)
-            dataset = self._create_small(h5, variable, prepared.shape, hdf5_dtype(variable, prepared))
-            _write_whole(dataset, prepared)
-            h5.flush()
+            space.check(results.path, f"{variable.path}", prepared.nbytes, 1)
+            with results._writing(variable.path, prepared.nbytes):
+                dataset = self._create_small(h5, variable, prepared.shape, hdf5_dtype(variable, prepared))
+                _write_whole(dataset, prepared)
+                dataset.attrs[integrity.CRC_ATTRIBUTE] = np.int64(integrity.crc32(prepared))
+                h5.flush()
 
         results._collective(write)
 
@@ -619,18 +730,43 @@ class Stage:
                 raise TypeError(f"{variable.path} holds text: write it whole with Stage.write")
             variables[name] = (variable, tuple(int(n) for n in shape))
         n_blocks = int(n_blocks)
+        results = self.results
+        results._checker.forget(self.name)
+
+        def kept(group, name, variable, shape) -> bool:
+            return (name in group and group[name].shape == shape
+                    and group[name].dtype == schema.numpy_dtype(variable.dtype))
+
+        def space_needed():
+            group = results._h5[self.name]
+            new = [(variable, shape) for name, (variable, shape) in variables.items()
+                   if not kept(group, name, variable, shape)]
+            n_bytes = sum(int(np.prod(shape)) * schema.numpy_dtype(variable.dtype).itemsize for variable, shape in new)
+            n_bytes += n_blocks * (1 + sum(8 * integrity.sums_width(len(shape)) for _, shape in variables.values()))
+            what = f"the {space.size_text(n_bytes)} of stage {self.name!r} (datasets {', '.join(sorted(variables))})"
+            space.check(results.path, what, n_bytes, len(new) + 1 + len(variables))
+            return n_bytes
+
+        n_bytes = results._on_root_only(space_needed)
 
         def prepare(h5):
             group = h5[self.name]
             fresh = False
             for name, (variable, shape) in variables.items():
                 dtype = schema.numpy_dtype(variable.dtype)
-                if name in group and (group[name].shape != shape or group[name].dtype != dtype):
+                if name in group and not kept(group, name, variable, shape):
                     del group[name]
                 if name not in group:
                     _write_schema_attributes(_create_preallocated(group, name, shape, dtype), variable)
                     fresh = True
             checkpoints = group.require_group(CHECKPOINT_GROUP)
+            sums = checkpoints.require_group(integrity.SUMS_GROUP).require_group(key)
+            for name, (_, shape) in variables.items():
+                width = integrity.sums_width(len(shape))
+                if name in sums and (fresh or sums[name].shape != (n_blocks, width)):
+                    del sums[name]
+                if name not in sums:
+                    _create_preallocated(sums, name, (n_blocks, width), np.dtype(np.int64), fill=integrity.NO_SUM)
             if key in checkpoints and (fresh or checkpoints[key].shape != (n_blocks,)):
                 del checkpoints[key]
             if key not in checkpoints:
@@ -641,8 +777,32 @@ class Stage:
             return checkpoints[key][()].astype(bool)
 
         # every rank must see the same bitmap, or the ranks would disagree on which blocks are pending
-        done = self.results._bcast(self.results._collective(prepare))
+        with results._writing(f"the blocked datasets of stage {self.name!r}", n_bytes):
+            done = results._bcast(results._collective(prepare))
+        if done.any():
+            done = self._drop_damaged(key, list(variables), done)
         return BlockedWriter(self, {name: shape for name, (_, shape) in variables.items()}, key, done)
+
+    def _drop_damaged(self, key: str, names: List[str], done: np.ndarray) -> np.ndarray:
+        """Clear the bits of finished blocks whose data fail their checksums (a resume recomputes them)."""
+        results = self.results
+
+        def find():
+            group = results._h5[self.name]
+            damaged = integrity.damaged_blocks(group, key, names, done)
+            for block, found in damaged.items():
+                log.warning("%s: %s; block %d is recomputed", results.path, "; ".join(map(str, found)), block)
+            bitmap = group[CHECKPOINT_GROUP][key]
+            for block in damaged:  # raw data of an allocated dataset: no metadata change, rank 0 alone may write
+                bitmap[block:block + 1] = np.zeros(1, dtype=np.uint8)
+            return sorted(damaged)
+
+        damaged = results._on_root_only(find)
+        if damaged:
+            results.flush()
+            done = done.copy()
+            done[damaged] = False
+        return done
 
     def finish(self) -> None:
         """Mark the stage complete (collective)."""
@@ -730,14 +890,16 @@ class BlockedWriter:
         results = self.stage.results
         group = results._h5[self.stage.name]
         datasets = {name: group[name] for name in self.shapes}  # opened by every rank, before any divergence
+        sums = {name: integrity.sums_table(group, self.key, name) for name in self.shapes}
         bitmap = group[CHECKPOINT_GROUP][self.key]
         written = []
         descriptor = os.open(results.path, os.O_RDONLY)
         try:
             for index, block_id in blocks:
-                for name, (selection, array) in self._checked(block_id, compute(block_id)).items():
-                    datasets[name][selection] = array
-                os.fsync(descriptor)
+                pieces = self._checked(block_id, compute(block_id))
+                with results._writing(f"block {block_id} of stage {self.stage.name!r}", 0):
+                    self._write_pieces(datasets, sums, block_id, pieces)
+                    os.fsync(descriptor)
                 bitmap[block_id:block_id + 1] = np.ones(1, dtype=np.uint8)
                 written.append(block_id)
                 if on_round is not None:
@@ -762,29 +924,51 @@ class BlockedWriter:
             checked[name] = (selection, array)
         return checked
 
+    def _write_pieces(self, datasets, sums, block_id: int, pieces: BlockPieces) -> None:
+        """Write a block's pieces (cast to the stored dtype) and their checksum rows; the caller makes them durable."""
+        for name, (selection, array) in pieces.items():
+            dataset = datasets[name]
+            array = integrity.stored(dataset, array)
+            dataset[selection] = array
+            sums[name][block_id:block_id + 1] = integrity.selection_row(
+                self.shapes[name], selection, integrity.crc32(array))[None, :]
+
     def _write_round(self, block_id: Optional[int], pieces: BlockPieces) -> List[int]:
         results = self.stage.results
         group_name = self.stage.name
         if results.parallel_io:
             group = results._h5[group_name]
-            for name, (selection, array) in pieces.items():
-                group[name][selection] = array
+            datasets = {name: group[name] for name in self.shapes}
+            sums = {name: integrity.sums_table(group, self.key, name) for name in self.shapes}
+            if block_id is not None:
+                self._write_pieces(datasets, sums, block_id, pieces)
             results.flush()
             round_blocks = [b for b in results.comm.allgather(block_id) if b is not None]
         else:
             gathered = [(block_id, pieces)] if results.n_ranks == 1 else results.comm.gather((block_id, pieces))
+            outcome = None
             if results.rank == 0:
-                group = results._h5[group_name]
-                for _, rank_pieces in gathered:
-                    for name, (selection, array) in rank_pieces.items():
-                        group[name][selection] = array
-                results.flush()
-                round_blocks = [b for b, _ in gathered if b is not None]
-                self._mark_done(round_blocks)
-            else:
-                round_blocks = None
+                try:
+                    group = results._h5[group_name]
+                    datasets = {name: group[name] for name in self.shapes}
+                    sums = {name: integrity.sums_table(group, self.key, name) for name in self.shapes}
+                    round_blocks = [b for b, _ in gathered if b is not None]
+                    with results._writing(f"blocks {round_blocks} of stage {group_name!r}", 0):
+                        for rank_block, rank_pieces in gathered:
+                            if rank_block is not None:
+                                self._write_pieces(datasets, sums, rank_block, rank_pieces)
+                        results.flush()
+                        self._mark_done(round_blocks)
+                    outcome = ("ok", round_blocks)
+                except Exception as error:  # sent to every rank: the round failed for all of them alike
+                    outcome = ("error", error if picklable(error) else RuntimeError(f"{type(error).__name__}: {error}"))
             # sent once rank 0 has marked the round's blocks: no rank reports a block before it is durable
-            round_blocks = results._bcast(round_blocks)
+            outcome = results._bcast(outcome)
+            if outcome[0] == "error":
+                if results.n_ranks > 1:
+                    outcome[1].collective = True
+                raise outcome[1]
+            round_blocks = outcome[1]
             if results.rank != 0:
                 self._mark_done(round_blocks)
             return round_blocks
