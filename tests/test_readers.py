@@ -46,7 +46,8 @@ def random_cross(cross_type: str, seed: int = 0, n_individuals: int = 9, n_marke
     genotypes[0] = genotypes[0] if cross_type == "generic" else np.maximum(genotypes[0], 1)
     phenotypes = rng.normal(size=(n_individuals, 2)) * 10
     phenotypes[1, 1] = np.nan
-    chromosomes = ["1"] * 3 + ["X"] * (n_markers - 3)
+    # chromosome "7", not "X": an X of a bc/f2 is recoded per sex (see test_rqtl_crosses.py)
+    chromosomes = ["1"] * 3 + ["7"] * (n_markers - 3)
     positions = np.concatenate([np.sort(rng.uniform(0, 90, 3)), np.sort(rng.uniform(0, 50, n_markers - 3))])
     positions[4] = positions[3]  # equal positions are allowed
     return Cross(cross_type, [f"ind{k}" for k in range(n_individuals)], [f"mk{k}" for k in range(n_markers)],

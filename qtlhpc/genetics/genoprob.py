@@ -29,6 +29,7 @@ renormalised to sum to 1), vectorised over individuals.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -94,6 +95,28 @@ def recombination_fraction(distance_cM, map_function: str = "haldane") -> np.nda
     return np.where(target == 0, 0.0, 0.5 * (low + high))
 
 
+def hmm_fraction(distance_cM, map_function: str = "haldane") -> np.ndarray:
+    """The recombination fractions the HMM uses, computed with R/qtl's own arithmetic.
+
+    Haldane as R/qtl's ``mf.h``: ``(1 - exp(-d/50)) / 2``, not the ``expm1`` form of
+    :func:`recombination_fraction`.  The two differ only in rounding, by up to ~1e-16 absolute, which is
+    a *relative* difference of ~5e-5 for intervals of 1e-10 cM; R/qtl's ``jittermap`` (used on its
+    bundled ``hyper``) spaces markers that far apart, and where two genotyping errors compete with one
+    recombination in such an interval the posterior moves by ~1e-8 with it.  Other map functions: as
+    :func:`recombination_fraction`.
+    """
+    name = check_map_function(map_function)
+    if name != "haldane":
+        return recombination_fraction(distance_cM, name)
+    distance = np.asarray(distance_cM, dtype=float)
+    recombination_fraction(distance, name)  # the same checks
+    # the C library's exp, as R calls it (numpy's vectorised exp may round the last bit differently)
+    return 0.5 * (1.0 - _libm_exp(-distance / 50.0).astype(float))
+
+
+_libm_exp = np.frompyfunc(math.exp, 1, 1)
+
+
 def map_distance(fraction, map_function: str = "haldane") -> np.ndarray:
     """Inverse of :func:`recombination_fraction`: map distance (cM) for a recombination fraction.
 
@@ -113,14 +136,17 @@ def map_distance(fraction, map_function: str = "haldane") -> np.ndarray:
     return _carter_falconer_distance(r)
 
 
-def ril_expanded_fraction(fraction, cross_type: str) -> np.ndarray:
+def ril_expanded_fraction(fraction, cross_type: str, x_chromosome: bool = False) -> np.ndarray:
     """The RIL's recombination fraction R for the meiotic fraction r (Haldane & Waddington 1931).
 
-    riself: R = 2r / (1 + 2r);  risib: R = 4r / (1 + 6r);  other cross types: R = r.
+    riself: R = 2r / (1 + 2r);  risib: R = 4r / (1 + 6r), on the X chromosome (``x_chromosome``: a
+    chromosome named X, as R/qtl's ``adjust.rf.ri``) R = (8/3) r / (1 + 4r);  other cross types: R = r.
     """
     r = np.asarray(fraction, dtype=float)
     if cross_type == "riself":
         return 2.0 * r / (1.0 + 2.0 * r)
+    if cross_type == "risib" and x_chromosome:
+        return 8.0 / 3.0 * r / (1.0 + 4.0 * r)
     if cross_type == "risib":
         return 4.0 * r / (1.0 + 6.0 * r)
     return r
@@ -173,7 +199,7 @@ def emission_table(cross_type: str, error_prob: float) -> np.ndarray:
     return np.array([[1.0, 1.0], [1.0 - e, e], [e, 1.0 - e]])
 
 
-def transition_matrices(fractions, cross_type: str) -> np.ndarray:
+def transition_matrices(fractions, cross_type: str, x_chromosome: bool = False) -> np.ndarray:
     """Transition matrices ``(n_intervals, n_states, n_states)``, ``[k, s, t] = P(t at k+1 | s at k)``.
 
     ``fractions (n_intervals,)`` are meiotic recombination fractions; RILs use the expanded R.
@@ -181,7 +207,7 @@ def transition_matrices(fractions, cross_type: str) -> np.ndarray:
     AA -> ((1-r)^2, 2r(1-r), r^2); AB -> (r(1-r), (1-r)^2 + r^2, r(1-r)); BB -> (r^2, 2r(1-r), (1-r)^2).
     """
     kind = hmm_cross_type(cross_type)
-    r = ril_expanded_fraction(np.asarray(fractions, dtype=float), kind)
+    r = ril_expanded_fraction(np.asarray(fractions, dtype=float), kind, x_chromosome)
     r = np.maximum(r, MIN_RECOMBINATION_FRACTION)
     s = 1.0 - r
     if kind == "f2":
@@ -254,7 +280,9 @@ def pseudomarker_grid(positions, step: float, *, marker_names: Optional[Sequence
     marker_index = np.concatenate([np.full(n_grid, -1), np.arange(n_markers)])[order]
     names = np.array([prefix + "loc" + _r_number(g) for g in grid] + [str(m) for m in marker_names],
                      dtype=object)[order]
-    absolute = np.concatenate([grid + origin, positions])[order]
+    # R: (sorted distances from the first marker) + origin, markers included, so marker positions carry
+    # the same last-bit rounding as in R/qtl (it matters for intervals of ~1e-10 cM, see hmm_fraction)
+    absolute = all_relative[order] + origin
     return PositionGrid(absolute, marker_index >= 0, marker_index, names.astype(str))
 
 
@@ -380,6 +408,11 @@ def _check_genotypes(genotypes: np.ndarray, positions: np.ndarray, kind: str) ->
                          f"valid for cross type {kind}; expected one of {', '.join(map(str, allowed))} (0 = missing)")
 
 
+def _ril_x(kind: str, chromosome) -> bool:
+    """R/qtl expands the map of a sib-mating RIL's chromosome named X (or x) as an X (``adjust.rf.ri``)."""
+    return kind == "risib" and chromosome is not None and str(chromosome) in ("X", "x")
+
+
 def genoprob_chromosome(genotypes, positions, cross_type: str, *, step: float = 1.0, error_prob: float = 1e-4,
                         map_function: str = "haldane", marker_names: Optional[Sequence[str]] = None,
                         chromosome: Optional[str] = None) -> GenoprobChromosome:
@@ -400,8 +433,8 @@ def genoprob_chromosome(genotypes, positions, cross_type: str, *, step: float = 
     codes[grid.is_marker] = genotypes.T[grid.marker_index[grid.is_marker]]
     # (n_states, n_positions, n_individuals) seen as (n_positions, n_states, n_individuals)
     emissions = emission_table(kind, error_prob).T[:, codes].transpose(1, 0, 2)
-    fractions = recombination_fraction(np.diff(grid.positions), map_function)
-    transitions = transition_matrices(fractions, kind)
+    fractions = hmm_fraction(np.diff(grid.positions), map_function)
+    transitions = transition_matrices(fractions, kind, _ril_x(kind, chromosome))
     posterior = forward_backward(emissions, transitions, initial_probabilities(kind))
     # a view (n_individuals, n_positions, n_states); calc_genoprob copies it once into its output
     return GenoprobChromosome(posterior.transpose(2, 0, 1), grid.positions, grid.is_marker, grid.names,
@@ -446,12 +479,19 @@ def calc_genoprob(cross, *, step: float = 1.0, error_prob: float = 1e-4, map_fun
     pieces = []
     for chromosome, columns in cross.chromosome_slices().items():
         first = columns.start
+        is_x = getattr(cross, "is_x", lambda _: False)(chromosome)
         try:
-            piece = genoprob_chromosome(genotypes[:, columns], cross.positions[columns], kind, step=step,
-                                        error_prob=error_prob, map_function=map_function,
+            # the X of a bc or f2: R/qtl's backcross HMM on its g1/g2 codes (qtlhpc.genetics.xchr)
+            piece = genoprob_chromosome(genotypes[:, columns], cross.positions[columns], "bc" if is_x else kind,
+                                        step=step, error_prob=error_prob, map_function=map_function,
                                         marker_names=cross.markers[columns], chromosome=chromosome)
         except InputError as error:
             raise InputError(f"chromosome {chromosome}: {error}") from None
+        if is_x:
+            from qtlhpc.genetics.xchr import x_states_to_cross
+
+            classes = cross.x_classes() if individuals is None else cross.x_classes()[individuals]
+            piece.probs = x_states_to_cross(piece.probs, classes, kind, len(GENOTYPE_STATES[kind]))
         pieces.append((chromosome, first, piece))
     n_states = len(GENOTYPE_STATES[kind])
     if pieces:
@@ -584,8 +624,9 @@ class ChromosomeChain:
 
 
 def chromosome_chain(genotypes, positions, cross_type: str, *, step: float = 1.0, error_prob: float = 1e-4,
-                     map_function: str = "haldane") -> ChromosomeChain:
-    """Forward and backward vectors of one chromosome on the grid of :func:`genoprob_chromosome`.
+                     map_function: str = "haldane", chromosome: Optional[str] = None) -> ChromosomeChain:
+    """Forward and backward vectors of one chromosome on the grid of :func:`genoprob_chromosome`
+    (``chromosome``: its name, which matters only for a sib-mating RIL's X).
 
     ``genotypes (n_individuals, n_markers)`` codes of one chromosome, ``positions (n_markers,)`` cM.
     """
@@ -598,7 +639,8 @@ def chromosome_chain(genotypes, positions, cross_type: str, *, step: float = 1.0
     codes = np.zeros((len(grid.positions), genotypes.shape[0]), dtype=np.intp)
     codes[grid.is_marker] = genotypes.T[grid.marker_index[grid.is_marker]]
     emissions = emission_table(kind, error_prob).T[:, codes].transpose(1, 0, 2)
-    transitions = transition_matrices(recombination_fraction(np.diff(grid.positions), map_function), kind)
+    transitions = transition_matrices(hmm_fraction(np.diff(grid.positions), map_function), kind,
+                                      _ril_x(kind, chromosome))
     forward, backward = forward_and_backward(emissions, transitions, initial_probabilities(kind))
     return ChromosomeChain(emissions, transitions, forward, backward, grid.positions)
 
@@ -647,6 +689,8 @@ class GenomePairProbabilities:
         self.options = dict(step=step, error_prob=error_prob, map_function=map_function)
         self.genotypes = cross.genotypes if individuals is None else cross.genotypes[individuals]
         self.positions = cross.positions
+        # the X of a bc/f2 (g1/g2 codes): R/qtl's backcross chain, two states (qtlhpc.genetics.xchr)
+        self.x_chromosome = getattr(cross, "x_chromosome", None)
         self.slices = cross.chromosome_slices()
         labels, offsets = [], {}
         for chromosome, columns in self.slices.items():
@@ -688,8 +732,9 @@ class GenomePairProbabilities:
     def chain(self, chromosome) -> ChromosomeChain:
         if chromosome not in self._chains:
             columns = self.slices[chromosome]
+            kind = "bc" if self.x_chromosome is not None and str(chromosome) == str(self.x_chromosome) else self.kind
             self._chains[chromosome] = chromosome_chain(self.genotypes[:, columns], self.positions[columns],
-                                                        self.kind, **self.options)
+                                                        kind, chromosome=chromosome, **self.options)
         return self._chains[chromosome]
 
     def __call__(self, first, second, individuals=None) -> np.ndarray:

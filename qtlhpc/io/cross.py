@@ -13,6 +13,12 @@ cross type  genotype states          observed codes (0 = missing)
 ``imf2``    as ``f2`` (immortalized F2, treated as an F2)
 ``generic`` any numeric genotype     float matrix, NaN missing, used as given
 ========== ======================= ==================================================
+
+The X chromosome of a bc or f2 (``Cross.x_chromosome``, set by the R/qtl and R/qtl2 readers) holds
+R/qtl's two-state codes instead: 1 = g1, 2 = g2, whose meaning depends on the individual's sex and
+cross direction (``Cross.sex``, ``Cross.pgm``): female AA/AB, reverse-direction female BB/AB, male
+AY/BY (:mod:`qtlhpc.genetics.xchr`).  Phenotype columns that are not numeric are kept apart, as text
+(``Cross.text_phenotypes``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,12 @@ ADDITIVE_CODE = {"AA": 1.0, "AB": 0.0, "BB": -1.0}
 DOMINANCE_CODE = {"AA": -1.0, "AB": 1.0, "BB": -1.0}
 
 
+def is_x_chromosome(chromosome: str, cross_type: str) -> bool:
+    """R/qtl's rule: a chromosome named ``X`` or ``x`` is the X chromosome; only bc and f2 (and imf2)
+    model it as such (R/qtl analyses the X of RILs as an autosome)."""
+    return str(chromosome) in ("X", "x") and HMM_CROSS_TYPE.get(str(cross_type), "") in ("bc", "f2")
+
+
 def check_cross_type(cross_type: str) -> str:
     """Return the canonical cross type name or raise ``ValueError`` naming the allowed ones."""
     name = str(cross_type).lower()
@@ -103,6 +115,13 @@ class Cross:
     additive_codes: Optional[np.ndarray] = None
     dominance_codes: Optional[np.ndarray] = None
     sources: Dict[str, str] = field(default_factory=dict)
+    #: phenotype columns that are not numeric (R/qtl factors), '' missing: never analysed as traits
+    text_phenotypes: Dict[str, np.ndarray] = field(default_factory=dict)
+    #: sex (0 female, 1 male) and cross direction pgm (0/1) as R/qtl's getsex reads them; None if absent
+    sex: Optional[np.ndarray] = None
+    pgm: Optional[np.ndarray] = None
+    #: the chromosome modelled as R/qtl's X (bc/f2): its genotypes are g1/g2 codes (qtlhpc.genetics.xchr)
+    x_chromosome: Optional[str] = None
 
     def __post_init__(self):
         self.cross_type = check_cross_type(self.cross_type)
@@ -173,6 +192,18 @@ class Cross:
         """A new cross with the individuals selected by a boolean mask or index array."""
         keep = np.asarray(keep)
         per_individual = ("individuals", "genotypes", "phenotypes", "covariates", "expression",
-                          "additive_codes", "dominance_codes")
+                          "additive_codes", "dominance_codes", "sex", "pgm")
         changes = {name: getattr(self, name)[keep] for name in per_individual if getattr(self, name) is not None}
-        return dataclasses.replace(self, sources=dict(self.sources), **changes)
+        text = {name: values[keep] for name, values in self.text_phenotypes.items()}
+        return dataclasses.replace(self, sources=dict(self.sources), text_phenotypes=text, **changes)
+
+    def is_x(self, chromosome: str) -> bool:
+        """Whether ``chromosome`` is modelled as R/qtl's X (set by the readers, see ``x_chromosome``)."""
+        return self.x_chromosome is not None and str(chromosome) == self.x_chromosome
+
+    def x_classes(self) -> np.ndarray:
+        """``(n,)`` 0 female (pgm 0), 1 female (pgm 1), 2 male (qtlhpc.genetics.xchr.individual_classes)."""
+        sex = np.zeros(self.n_individuals, np.int8) if self.sex is None else self.sex
+        pgm = np.zeros(self.n_individuals, np.int8) if self.pgm is None or HMM_CROSS_TYPE.get(
+            self.cross_type) != "f2" else self.pgm
+        return np.where(sex == 1, 2, np.where(pgm == 1, 1, 0)).astype(np.int8)

@@ -17,6 +17,7 @@ format         keys
 ============= ==================================================================
 ``rqtl-csv``   ``file``
 ``rqtl-csvs``  ``genotypes``, ``phenotypes``
+``rqtl2``      ``file``: an R/qtl2 control file (YAML or JSON) or a zip bundle (cross type from the file)
 ``plink``      ``file`` (prefix or .bed path); ``phenotypes`` optional (else .fam column 6)
 ``pepis``      ``z``, ``w``, ``phenotypes``; ``map`` optional (cross_type is ``generic``)
 ``tsv``        ``genotypes`` (numeric table); ``map``, ``phenotypes`` optional
@@ -48,13 +49,14 @@ from qtlhpc.io.rqtl import genotype_labels_for
 from qtlhpc.io.tables import DEFAULT_MISSING, ID_MISMATCH_POLICIES
 from qtlhpc.errors import ConfigError
 
-FORMATS = ("rqtl-csv", "rqtl-csvs", "plink", "pepis", "tsv")
+FORMATS = ("rqtl-csv", "rqtl-csvs", "rqtl2", "plink", "pepis", "tsv")
 
 #: every key of the [input] section: name -> (allowed python type(s), default, description)
 INPUT_OPTIONS: Dict[str, tuple] = {
     "format": (str, None, "input format: " + ", ".join(FORMATS)),
     "cross_type": (str, None, "cross type: " + ", ".join(CROSS_TYPES) + " (pepis: generic)"),
-    "file": (str, None, "the single cross file (rqtl-csv) or the PLINK prefix / .bed path (plink)"),
+    "file": (str, None, "the single cross file (rqtl-csv), the R/qtl2 control file (.yaml/.json) or zip bundle "
+                        "(rqtl2), or the PLINK prefix / .bed path (plink)"),
     "genotypes": (str, None, "genotype file (rqtl-csvs, tsv)"),
     "phenotypes": (str, None, "phenotype table matched by ID (rqtl-csvs, pepis; optional for plink, tsv)"),
     "covariates": ((list, str), None, "phenotype column names to use as covariates, or a covariate table file"),
@@ -71,13 +73,14 @@ INPUT_OPTIONS: Dict[str, tuple] = {
     "map": (str, None, "map file: marker, chromosome, position (pepis, tsv)"),
     "traits": (list, None, "analyse only these phenotype columns"),
     "id_mismatch": (str, "intersect", "IDs in only one file: intersect (warn, keep the common ones) or error"),
-    "drop_uninformative": (bool, False, "drop markers / individuals with no observed genotype instead of "
-                                        "stopping with an error"),
+    "drop_uninformative": (bool, False, "drop markers / individuals with no observed genotype (R/qtl, R/qtl2 "
+                                        "input keeps them, as R/qtl; other formats stop with an error)"),
     "sep": (str, ",", "field separator of R/qtl csv files"),
 }
 
 #: the file keys each format needs / may use
 REQUIRED_KEYS = {"rqtl-csv": ("file", "cross_type"), "rqtl-csvs": ("genotypes", "phenotypes", "cross_type"),
+                 "rqtl2": ("file",),
                  "plink": ("file", "cross_type"), "pepis": ("z", "w", "phenotypes"), "tsv": ("genotypes", "cross_type")}
 PATH_KEYS = ("file", "genotypes", "phenotypes", "expression", "gene_map", "z", "w", "map")
 
@@ -108,6 +111,8 @@ def check_input_options(options: dict) -> dict:
                           f"{_suggestion(filled['format'], FORMATS)} (known: {', '.join(FORMATS)})")
     if filled["format"] == "pepis" and filled["cross_type"] is None:
         filled["cross_type"] = "generic"
+    if filled["format"] == "rqtl2" and filled["cross_type"] is None:
+        filled["cross_type"] = "f2"  # placeholder for the checks below; the control file's crosstype is used
     for key in REQUIRED_KEYS[filled["format"]]:
         if filled[key] is None:
             raise ConfigError(f"[input]: format {filled['format']!r} needs {key} ({INPUT_OPTIONS[key][2]})")
@@ -147,11 +152,19 @@ def load_cross(options: dict, base_dir: Path) -> Cross:
     common = dict(missing=opts["missing"], id_column=opts["id_column"], covariates=covariate_names,
                   drop_uninformative=opts["drop_uninformative"])
     fmt = opts["format"]
+    # R/qtl files: markers / individuals without genotypes are kept as R/qtl keeps them unless
+    # drop_uninformative; text columns not analysed never stop the run (qtlhpc.io.rqtl)
+    rqtl = dict(common, traits=opts["traits"], uninformative="drop" if opts["drop_uninformative"] else "keep")
     if fmt == "rqtl-csv":
-        cross = read_rqtl_csv(opts["file"], opts["cross_type"], opts["genotype_labels"], sep=opts["sep"], **common)
+        cross = read_rqtl_csv(opts["file"], opts["cross_type"], opts["genotype_labels"], sep=opts["sep"], **rqtl)
     elif fmt == "rqtl-csvs":
         cross = read_rqtl_csvs(opts["genotypes"], opts["phenotypes"], opts["cross_type"], opts["genotype_labels"],
-                               sep=opts["sep"], id_mismatch=opts["id_mismatch"], **common)
+                               sep=opts["sep"], id_mismatch=opts["id_mismatch"], **rqtl)
+    elif fmt == "rqtl2":
+        from qtlhpc.io.qtl2 import read_qtl2
+
+        cross = read_qtl2(opts["file"], covariates=covariate_names, traits=opts["traits"],
+                          uninformative=rqtl["uninformative"])
     elif fmt == "plink":
         cross = read_plink(opts["file"], opts["cross_type"], opts["phenotypes"], id_mismatch=opts["id_mismatch"],
                            **common)

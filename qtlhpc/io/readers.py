@@ -142,6 +142,12 @@ def select_traits(cross: Cross, traits: Optional[Sequence[str]]) -> Cross:
     columns = []
     for name in traits:
         hits = np.flatnonzero(cross.phenotype_names == name)
+        if len(hits) == 0 and name in cross.text_phenotypes:
+            values = cross.text_phenotypes[name]
+            raise InputError(f"trait {name!r} is not numeric (values such as "
+                             f"{show_few(sorted(set(values[values != ''].tolist())), 3)}); an analysed trait must be "
+                             "numeric", file=cross.sources.get("phenotypes"), column=name,
+                             hint="a text column can be a covariate (input.covariates), dummy-coded")
         if len(hits) == 0:
             raise InputError(f"no trait named {name!r} (traits); the phenotypes are "
                              f"{show_few(cross.phenotype_names, 8)}" + suggest(name, cross.phenotype_names),

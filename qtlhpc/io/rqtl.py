@@ -18,8 +18,21 @@ otherwise) and numeric phenotype columns.  The two are matched by ID, never by r
 
 Genotype labels are given in code order: ``genotype_labels[k]`` means code ``k + 1`` (see
 :mod:`qtlhpc.io.cross`): default ``A H B D C`` for f2/imf2 (AA, AB, BB, not BB, not AA),
-``A H`` for bc, ``A B`` for riself/risib.  A ``generic`` cross reads numbers (NaN missing).
-Missing cells: empty, or one of ``missing`` (default ``-`` and ``NA``).
+``A H B`` for bc (the third, BB, occurs only on the X, for hemizygous BY males: R/qtl's ``write.cross``
+writes males' AY and BY with the AA and BB labels), ``A B`` for riself/risib.  A ``generic`` cross reads
+numbers (NaN missing).  Missing cells: empty, or one of ``missing`` (default ``-`` and ``NA``).
+
+Phenotype columns that are not numeric (``sex`` as ``female``/``male``...) are kept as text and are
+never a trait unless named in ``traits`` (then an error naming the column); named in ``covariates`` they
+are dummy-coded (:mod:`qtlhpc.io.rqtl_columns`).  ``sex`` and ``pgm`` are read as R/qtl's ``getsex``.
+
+The X chromosome (named ``X`` or ``x``) of a bc or f2 is recoded to R/qtl's g1/g2 codes per sex and
+cross direction (:func:`qtlhpc.genetics.xchr.recode_x`); RILs analyse it as an autosome, as R/qtl.
+
+Markers or individuals with no observed genotype: ``uninformative = "keep"`` keeps them as R/qtl does
+(the HMM gives them probabilities from their neighbours, or the prior), ``"drop"`` drops them with a
+warning, ``"error"`` refuses them.  The Python default follows ``drop_uninformative`` (True: drop, False:
+error); ``qtlhpc run`` keeps them unless ``input.drop_uninformative`` is set.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from qtlhpc.io.cross import OBSERVED_CODES, Cross, check_cross_type
+from qtlhpc.io.cross import Cross, check_cross_type
 from qtlhpc.io.tables import (
     DEFAULT_MISSING,
     Rows,
@@ -44,19 +57,21 @@ from qtlhpc.io.tables import (
     lookup_codes,
     map_labels,
     parse_numbers,
-    read_matrix_table,
     read_rows,
     single_char_codes,
-    split_covariates,
     string_block,
 )
 from qtlhpc.errors import ConfigError, InputError
+from qtlhpc.io.rqtl_columns import build_phenotypes, parse_columns, read_text_table
+from qtlhpc.io.tables import log, show_few
+
+UNINFORMATIVE = ("keep", "drop", "error")
 
 #: default genotype labels, in code order (label k -> code k + 1)
 DEFAULT_GENOTYPE_LABELS = {
     "f2": ("A", "H", "B", "D", "C"),
     "imf2": ("A", "H", "B", "D", "C"),
-    "bc": ("A", "H"),
+    "bc": ("A", "H", "B"),  # B: hemizygous BY males on the X (R/qtl writes them with the BB label)
     "riself": ("A", "B"),
     "risib": ("A", "B"),
 }
@@ -73,7 +88,7 @@ def genotype_labels_for(cross_type: str, labels=None) -> tuple:
     if isinstance(labels, str):
         labels = [x.strip() for x in labels.split(",")]
     labels = tuple(str(x) for x in labels)
-    n_codes = len(OBSERVED_CODES[cross_type]) - 1
+    n_codes = len(DEFAULT_GENOTYPE_LABELS[cross_type])
     if not 1 <= len(labels) <= n_codes:
         raise ConfigError(f"genotype_labels has {len(labels)} labels {list(labels)}; a {cross_type} cross has "
                           f"{n_codes} codes, give 1 to {n_codes} labels in code order "
@@ -112,6 +127,32 @@ class _GenotypeFile:
     def extra_cell(self, i: int, j: int) -> dict:
         return dict(file=self.rows.path, line=self.rows.lines[3 + i],
                     column=column_label(self.extra_names[j], j + 1))
+
+
+#: the labels R/qtl's write.cross gives crosses whose alleles are A and B (its default), in code order
+TWO_LETTER_LABELS = {
+    "f2": ("AA", "AB", "BB", "not BB", "not AA"),
+    "imf2": ("AA", "AB", "BB", "not BB", "not AA"),
+    "bc": ("AA", "AB", "BB"),
+    "riself": ("AA", "BB"),
+    "risib": ("AA", "BB"),
+}
+
+
+def _read_genotypes(path, cross_type, given_labels, labels, missing, sep) -> _GenotypeFile:
+    """:func:`_read_genotype_file`; without labels from the user, a file of R/qtl's two-letter labels
+    (``AA AB BB``: write.cross of a cross with alleles A and B) is read with those."""
+    try:
+        return _read_genotype_file(path, cross_type, labels, missing, sep)
+    except InputError as error:
+        if given_labels is not None or cross_type not in TWO_LETTER_LABELS or "unknown genotype" not in str(error):
+            raise
+        try:
+            geno = _read_genotype_file(path, cross_type, TWO_LETTER_LABELS[cross_type], missing, sep)
+        except InputError:
+            raise error from None
+        log.info("%s: genotypes read with R/qtl's two-letter labels %s", path, ", ".join(TWO_LETTER_LABELS[cross_type]))
+        return geno
 
 
 def _read_genotype_file(path, cross_type, labels, missing, sep) -> _GenotypeFile:
@@ -165,24 +206,84 @@ def _read_genotype_file(path, cross_type, labels, missing, sep) -> _GenotypeFile
     return result
 
 
-def _finish(cross_type, ids, id_where, geno: _GenotypeFile, phenotypes, phenotype_names, covariates,
-            drop_uninformative, sources) -> Cross:
+def uninformative_policy(uninformative: Optional[str], drop_uninformative: bool) -> str:
+    """``keep``, ``drop`` or ``error`` (see the module docstring)."""
+    if uninformative is None:
+        return "drop" if drop_uninformative else "error"
+    if uninformative not in UNINFORMATIVE:
+        raise ConfigError(f"uninformative = {uninformative!r}; expected one of {', '.join(UNINFORMATIVE)}")
+    return uninformative
+
+
+def _x_recode(cross_type, geno: _GenotypeFile, sex, pgm):
+    """Recode the X (bc, f2) to g1/g2; other chromosomes of a bc must not carry code 3.  Returns
+    ``(keep_markers mask, sex, pgm, x name or None)``."""
+    from qtlhpc.genetics.xchr import recode_x
+    from qtlhpc.io.cross import HMM_CROSS_TYPE
+
+    keep = np.ones(len(geno.markers), dtype=bool)
+    kind = HMM_CROSS_TYPE.get(cross_type)
+    is_x = np.isin(geno.chromosomes, ("X", "x")) if kind in ("bc", "f2") else np.zeros(len(keep), bool)
+    if kind == "bc":
+        bad = (geno.genotypes == 3) & ~is_x[None, :]
+        if bad.any():
+            i, j = (int(v[0]) for v in np.nonzero(bad))
+            raise InputError(f"genotype code 3 (BB, label {geno.rows.fields[3 + i][len(geno.extra_names) + j]!r}) "
+                             f"on chromosome {geno.chromosomes[j]} of a backcross: BB occurs only on the X (for "
+                             f"hemizygous males) ({int(bad.sum())} such cells)", **geno.cell(i, j),
+                             hint="check genotype_labels (code order AA, AB, BB) and the cross type")
+    if not is_x.any():
+        return keep, sex, pgm, None
+    name = str(geno.chromosomes[is_x][0])
+    codes, sex_x, pgm_x = recode_x(geno.genotypes[:, is_x], cross_type, sex, pgm,
+                                   where=f"{geno.rows.path}: chromosome {name}")
+    if codes is None:
+        keep[is_x] = False
+        return keep, sex, pgm, None
+    geno.genotypes[:, is_x] = codes
+    return keep, sex_x, pgm_x, name
+
+
+def _finish(cross_type, ids, id_where, geno: _GenotypeFile, columns, column_where, header_line, covariates,
+            traits, uninformative, sources) -> Cross:
     check_not_blank(ids, "individual ID", id_where)
     check_unique(ids, "individual ID", id_where)
-    pheno_values, pheno_names, covariate_values, covariate_names = split_covariates(
-        phenotype_names, phenotypes, covariates, sources.get("phenotypes", geno.rows.path), 1)
-    keep_markers, keep_individuals = check_informative(
-        geno.genotypes, geno.markers, ids, geno.rows.path,
-        lambda k: dict(file=geno.rows.path, line=geno.rows.lines[0],
-                       column=column_label(geno.markers[k], len(geno.extra_names) + k + 1)),
-        lambda k: dict(file=geno.rows.path, line=geno.rows.lines[3 + k]),
-        drop=drop_uninformative,
-    )
+    pheno = build_phenotypes(columns, column_where, sources.get("phenotypes", geno.rows.path), header_line,
+                             covariates, traits, n_rows=len(ids))
+    keep_x, sex, pgm, x_name = _x_recode(cross_type, geno, pheno.sex, pheno.pgm)
+    if uninformative == "keep":
+        empty_markers = (geno.genotypes == 0).all(axis=0) & keep_x
+        empty_individuals = (geno.genotypes[:, keep_x] == 0).all(axis=1)
+        if empty_markers.any():
+            log.warning("%s: %d markers have no observed genotype; kept, as R/qtl (their probabilities come from "
+                        "their neighbours): %s", geno.rows.path, int(empty_markers.sum()),
+                        show_few(geno.markers[empty_markers]))
+        if empty_individuals.any():
+            log.warning("%s: %d individuals have no observed genotype; kept, as R/qtl: %s", geno.rows.path,
+                        int(empty_individuals.sum()), show_few(ids[empty_individuals]))
+        keep_markers, keep_individuals = keep_x, np.ones(len(ids), dtype=bool)
+    else:
+        columns_kept = np.flatnonzero(keep_x)
+        keep_markers, keep_individuals = check_informative(
+            geno.genotypes[:, keep_x], geno.markers[keep_x], ids, geno.rows.path,
+            lambda k: dict(file=geno.rows.path, line=geno.rows.lines[0],
+                           column=column_label(geno.markers[columns_kept[k]],
+                                               len(geno.extra_names) + columns_kept[k] + 1)),
+            lambda k: dict(file=geno.rows.path, line=geno.rows.lines[3 + k]),
+            drop=uninformative == "drop",
+        )
+        full = np.zeros(len(keep_x), dtype=bool)
+        full[columns_kept[keep_markers]] = True
+        keep_markers = full
+    if x_name is not None and not np.any(keep_markers & (geno.chromosomes == x_name)):
+        x_name = None
+    rows = keep_individuals
     return Cross(
-        cross_type, ids[keep_individuals], geno.markers[keep_markers], geno.chromosomes[keep_markers],
-        geno.positions[keep_markers], geno.genotypes[np.ix_(keep_individuals, keep_markers)],
-        pheno_values[keep_individuals], pheno_names, covariate_values[keep_individuals], covariate_names,
-        sources=sources,
+        cross_type, ids[rows], geno.markers[keep_markers], geno.chromosomes[keep_markers],
+        geno.positions[keep_markers], geno.genotypes[np.ix_(rows, keep_markers)],
+        pheno.values[rows], pheno.names, pheno.covariates[rows], pheno.covariate_names,
+        sources=sources, text_phenotypes={k: v[rows] for k, v in pheno.text.items()},
+        sex=None if sex is None else sex[rows], pgm=None if pgm is None else pgm[rows], x_chromosome=x_name,
     )
 
 
@@ -195,16 +296,19 @@ def read_rqtl_csv(
     covariates: Optional[Sequence[str]] = None,
     sep: str = ",",
     drop_uninformative: bool = False,
+    traits: Optional[Sequence[str]] = None,
+    uninformative: Optional[str] = None,
 ) -> Cross:
     """Read an R/qtl ``csv`` cross file (see the module docstring for the layout).
 
-    ``covariates`` names phenotype columns to take as covariates (moved out of the phenotypes).
-    Markers or individuals with no observed genotype are an error unless ``drop_uninformative``.
+    ``covariates`` names phenotype columns to take as covariates (moved out of the phenotypes; text
+    columns are dummy-coded); ``traits`` (default: every numeric column) the columns to analyse.
+    Markers or individuals with no observed genotype: ``uninformative`` (module docstring).
     """
     cross_type = check_cross_type(cross_type)
     labels = genotype_labels_for(cross_type, genotype_labels)
     missing = _as_missing(missing)
-    geno = _read_genotype_file(path, cross_type, labels, missing, sep)
+    geno = _read_genotypes(path, cross_type, genotype_labels, labels, missing, sep)
     path = geno.rows.path
     n_individuals = geno.genotypes.shape[0]
     id_index = find_column(geno.extra_names, id_column, path, geno.rows.lines[0], fallback_names=ID_NAMES)
@@ -217,12 +321,12 @@ def read_rqtl_csv(
     check_unique(names, "phenotype name",
                  lambda k: dict(file=path, line=geno.rows.lines[0],
                                 column=column_label(names[k], phenotype_columns[k] + 1)))
-    values = parse_numbers(geno.extra_block[:, phenotype_columns], missing,
-                           lambda i, j: geno.extra_cell(i, phenotype_columns[j]), "a numeric phenotype")
+    columns = parse_columns(names, geno.extra_block[:, phenotype_columns], missing)
     id_where = lambda k: dict(file=path, line=geno.rows.lines[3 + k],  # noqa: E731
                               column=None if id_index is None else column_label(geno.extra_names[id_index],
                                                                                 id_index + 1))
-    return _finish(cross_type, ids, id_where, geno, values, names, covariates, drop_uninformative,
+    return _finish(cross_type, ids, id_where, geno, columns, lambda i, j: geno.extra_cell(i, phenotype_columns[j]),
+                   geno.rows.lines[0], covariates, traits, uninformative_policy(uninformative, drop_uninformative),
                    {"genotypes": str(path), "phenotypes": str(path)})
 
 
@@ -237,6 +341,8 @@ def read_rqtl_csvs(
     sep: str = ",",
     id_mismatch: str = "intersect",
     drop_uninformative: bool = False,
+    traits: Optional[Sequence[str]] = None,
+    uninformative: Optional[str] = None,
 ) -> Cross:
     """Read an R/qtl ``csvs`` pair: a genotype file and a phenotype file, matched by individual ID.
 
@@ -248,7 +354,7 @@ def read_rqtl_csvs(
     cross_type = check_cross_type(cross_type)
     labels = genotype_labels_for(cross_type, genotype_labels)
     missing = _as_missing(missing)
-    geno = _read_genotype_file(genotype_path, cross_type, labels, missing, sep)
+    geno = _read_genotypes(genotype_path, cross_type, genotype_labels, labels, missing, sep)
     path = geno.rows.path
     id_index = find_column(geno.extra_names, id_column, path, geno.rows.lines[0], fallback_names=ID_NAMES)
     if id_index is None:
@@ -264,11 +370,13 @@ def read_rqtl_csvs(
                               column=column_label(geno.extra_names[id_index], id_index + 1))
     check_not_blank(ids, "individual ID", id_where)
     check_unique(ids, "individual ID", id_where)
-    table = read_matrix_table(phenotype_path, missing, id_column, sep=sep, what="a numeric phenotype")
+    table = read_text_table(phenotype_path, id_column, sep=sep)
     keep, take = align_ids(ids, table.ids, path, table.path, id_mismatch)
     geno.genotypes = geno.genotypes[keep]
     geno.rows = Rows(geno.rows.path, geno.rows.fields[:3] + [geno.rows.fields[3 + k] for k in keep],
                      geno.rows.lines[:3] + [geno.rows.lines[3 + k] for k in keep])
-    return _finish(cross_type, ids[keep], id_where, geno, table.values[take], table.names, covariates,
-                   drop_uninformative, {"genotypes": str(path), "phenotypes": str(table.path)})
+    columns = parse_columns(table.names, table.cells[take], missing)
+    return _finish(cross_type, ids[keep], id_where, geno, columns, lambda i, j: table.where(int(take[i]), j),
+                   table.header_line, covariates, traits, uninformative_policy(uninformative, drop_uninformative),
+                   {"genotypes": str(path), "phenotypes": str(table.path)})
 

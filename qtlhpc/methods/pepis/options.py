@@ -14,6 +14,9 @@ KINSHIP_OPTIONS = {
     "marker_block": Option(int, 16, "markers per block of the ordered prefix sums (speed only)",
                            minimum=1),
     "loco": Option(bool, False, "also compute leave-one-chromosome-out kinships (for scan1d.loco)"),
+    "x_chromosome": Option(str, "exclude", "the X chromosome of a bc/f2 (R/qtl's X model): exclude it from the "
+                                           "kinships and the kinship scans (autosomes only), or include its codes "
+                                           "as if autosomal", ("exclude", "include")),
 }
 
 VARCOMP_OPTIONS = {

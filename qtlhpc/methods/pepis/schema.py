@@ -16,6 +16,7 @@ declare_dimension("epistatic_effect", "an epistatic effect of a locus pair: aa, 
 declare_dimension("alpha", "a genome-wide significance level", as_columns=True)
 declare_dimension("hk2d_statistic", "a two-QTL LOD of R/qtl's scantwo: full, fv1, int, add, av1", as_columns=True)
 declare_dimension("top_pair", "a reported marker pair (above the reporting threshold), strongest first")
+declare_dimension("skipped_trait", "a trait the scan's model cannot be fitted to (left out of the scan's trait rows)")
 
 # ------------------------------------------------------------------------------------------ kinship
 K = "kinship"
@@ -66,6 +67,10 @@ declare(V, "used_fallback", ("trait",), "bool", "",
         "true where AI-REML did not converge and the L-BFGS-B fallback produced the estimate")
 declare(V, "n_individuals_used", ("trait",), "int64", "",
         "individuals with a phenotype for the trait (the others are dropped for that trait)")
+declare(V, "skipped", ("trait",), "bool", "",
+        "true for a trait the model cannot be fitted to (too few individuals for its degrees of freedom, "
+        "constant, or values whose squares overflow): not fitted (its rows are NaN) and left out of the scans")
+declare(V, "skip_reasons", ("trait",), "str", "", "why a skipped trait was skipped ('' for a fitted trait)")
 
 # ------------------------------------------------------------------------------------------ scan1d
 S1 = "scan1d"
@@ -73,6 +78,9 @@ declare(S1, "trait_names", ("trait",), "str", "", "name of each trait scanned", 
 declare(S1, "locus_names", ("locus",), "str", "", "name of each locus scanned", labels_for="locus")
 declare(S1, "locus_chromosomes", ("locus",), "str", "", "chromosome of each locus")
 declare(S1, "locus_positions_cM", ("locus",), "float64", "cM", "map position of each locus")
+declare(S1, "skipped_traits", ("skipped_trait",), "str", "",
+        "traits left out of the scan: skipped by varcomp, or (model hk) by the scan's own check")
+declare(S1, "skip_reasons", ("skipped_trait",), "str", "", "why each skipped trait was skipped")
 declare(S1, "effect_names", ("main_effect",), "str", "", "a (additive) and d (dominance)",
         labels_for="main_effect")
 declare(S1, "lrt", ("trait", "locus"), "float64", "chi-square",
@@ -93,6 +101,9 @@ declare(S2, "trait_names", ("trait",), "str", "", "name of each trait scanned", 
 declare(S2, "locus_names", ("locus",), "str", "", "name of each locus of the pairs", labels_for="locus")
 declare(S2, "locus_chromosomes", ("locus",), "str", "", "chromosome of each locus")
 declare(S2, "locus_positions_cM", ("locus",), "float64", "cM", "map position of each locus")
+declare(S2, "skipped_traits", ("skipped_trait",), "str", "",
+        "traits left out of the scan: skipped by varcomp, or (model hk) by the scan's own check")
+declare(S2, "skip_reasons", ("skipped_trait",), "str", "", "why each skipped trait was skipped")
 declare(S2, "lrt", ("trait", "pair"), "float32", "chi-square",
         "kinship models: LRT of the pair's aa, ad, da, dd effects (pair k < l packed row-major: see "
         "qtlhpc.parallel.pair_from_index); hk: 2 ln 10 x lod_full")

@@ -29,7 +29,7 @@ class Loci:
         return len(self.names)
 
 
-def loci_from_cross_or_genoprob(context, results, positions: str = "markers") -> Loci:
+def loci_from_cross_or_genoprob(context, results, positions: str = "markers", x_chromosome: str = "exclude") -> Loci:
     """Codes at the markers (or the genoprob grid): user codes as given, else from genotype probabilities."""
     from qtlhpc.methods.pepis.kernels.coding import additive_dominance_codes, codes_from_cross, dominance_is_informative
 
@@ -46,11 +46,20 @@ def loci_from_cross_or_genoprob(context, results, positions: str = "markers") ->
     columns = np.flatnonzero(keep) if keep is not None else slice(None)
     probs = results.read("genoprob/probs")[:, columns, :]
     states = [str(s) for s in results.read("genoprob/genotype_states")]
+    names = results.read("genoprob/position_names")[columns]
+    chromosomes = results.read("genoprob/position_chromosomes")[columns]
+    positions_cm = results.read("genoprob/positions_cM")[columns]
+    if cross.x_chromosome is not None and x_chromosome == "exclude":
+        # R/qtl's X (hemizygous males, sex/direction classes) has no additive/dominance coding of the
+        # epistatic model: the kinships and their scans use the autosomes only
+        autosomal = np.asarray(chromosomes).astype(str) != str(cross.x_chromosome)
+        context.log.info("kinship: the X chromosome %r (%d positions) is left out: autosomes only "
+                         "(kinship.x_chromosome = 'include' keeps it as if autosomal)", cross.x_chromosome,
+                         int((~autosomal).sum()))
+        probs, names, chromosomes, positions_cm = (probs[:, autosomal], names[autosomal], chromosomes[autosomal],
+                                                   positions_cm[autosomal])
     additive, dominance = additive_dominance_codes(probs, states)
-    return Loci(results.read("genoprob/position_names")[columns],
-                results.read("genoprob/position_chromosomes")[columns],
-                results.read("genoprob/positions_cM")[columns],
-                additive, dominance, dominance_is_informative(dominance))
+    return Loci(names, chromosomes, positions_cm, additive, dominance, dominance_is_informative(dominance))
 
 
 def require_stage(results, stage: str, needed_for: str, output) -> None:
@@ -98,8 +107,13 @@ def design_matrix(cross, covariate_names: Sequence[str]):
     available = [str(n) for n in cross.covariate_names]
     phenotype_names = [str(n) for n in cross.phenotype_names]
     for name in covariate_names:
+        dummies = [k for k, c in enumerate(available) if c.startswith(f"{name}=")]
         if name in available:
             columns.append(cross.covariates[:, available.index(name)])
+        elif dummies:  # a text covariate, dummy-coded by the reader (qtlhpc.io.rqtl_columns): all its columns
+            columns.extend(cross.covariates[:, k] for k in dummies)
+            names.extend(available[k] for k in dummies[:-1])
+            name = available[dummies[-1]]
         elif name in phenotype_names:
             columns.append(cross.phenotypes[:, phenotype_names.index(name)])
         else:
@@ -112,6 +126,43 @@ def design_matrix(cross, covariate_names: Sequence[str]):
 def usable_individuals(phenotype: np.ndarray, design: np.ndarray) -> np.ndarray:
     """Individuals with the phenotype and every covariate present."""
     return np.isfinite(phenotype) & np.all(np.isfinite(design), axis=1)
+
+
+#: effects the largest model of a kinship-model run tests for one trait: the 2D scan's aa, ad, da, dd
+KINSHIP_MODEL_TESTED = 4
+#: beyond this magnitude the squares of a trait's values overflow double precision (sums of squares are inf)
+LARGEST_VALUE = 1e150
+
+
+def trait_problem(name: str, phenotype: np.ndarray, design: np.ndarray, log, *, n_variance: int, n_tested: int,
+                  model: str) -> tuple:
+    """``(keep, reason)``: the mask of usable individuals of one trait and why the model cannot be fitted to
+    it (None when it can).  Checked once per trait, before any fit, so a trait that cannot be fitted is
+    skipped (with the reason recorded) and the others go on.
+
+    The model has ``design.shape[1]`` fixed effects, ``n_variance`` variance components (the residual
+    included) and tests ``n_tested`` effects; a trait needs ``n_fixed + max(n_variance, n_tested + 1) + 1``
+    individuals with data: every parameter of the largest fit, plus one degree of freedom left over.
+    """
+    keep = usable_individuals(phenotype, design)
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("trait %s: %d of %d individuals have a missing phenotype or covariate and are dropped",
+                    name, dropped, len(keep))
+    n_used, n_fixed = int(keep.sum()), design.shape[1]
+    needed = n_fixed + max(n_variance, n_tested + 1) + 1
+    if n_used < needed:
+        return keep, (f"{n_used} individuals with data; the {model} needs at least {needed} ({n_fixed} fixed "
+                      f"effect(s), {n_variance} variance component(s), {n_tested} tested effects and one degree "
+                      f"of freedom left)")
+    values = phenotype[keep]
+    largest = float(np.max(np.abs(values)))
+    if largest > LARGEST_VALUE:
+        return keep, (f"values as large as {largest:.3g}: their squares overflow double precision; rescale the "
+                      f"trait (e.g. divide it by {10.0 ** np.floor(np.log10(largest) - 3):.0e})")
+    if np.ptp(values) == 0:
+        return keep, f"constant ({values[0]!r}) over the {n_used} individuals with data: nothing to map"
+    return keep, None
 
 
 def check_trait(name: str, phenotype: np.ndarray, design: np.ndarray, log) -> np.ndarray:

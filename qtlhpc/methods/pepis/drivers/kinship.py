@@ -13,7 +13,7 @@ import numpy as np
 from qtlhpc.methods.pepis.kernels.kinship import KINSHIP_NAMES, kinship_rows, kinship_scales, loco_mask
 from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
-from qtlhpc.methods.pepis.drivers.epistasis_inputs import loci_from_cross_or_genoprob
+from qtlhpc.methods.pepis.drivers.epistasis_inputs import loci_from_cross_or_genoprob, require_stage
 
 STAGE = "kinship"
 DOMINANCE_KINSHIPS = ("d", "ad", "da", "dd")
@@ -43,10 +43,14 @@ def warn_monomorphic(loci, log) -> None:
 def run_kinship(context) -> None:
     options = context.config.section(STAGE)
     with context.open_results() as results:
+        cross = context.cross()
+        if cross.additive_codes is None and cross.cross_type != "generic":  # before the stage begins: no stub left
+            require_stage(results, "genoprob", f"kinship stage (the codes of a {cross.cross_type} cross come from "
+                          "its genotype probabilities)", context.output)
         stage = begin_stage(context, results)
         if stage is None:
             return
-        loci = loci_from_cross_or_genoprob(context, results, options["positions"])
+        loci = loci_from_cross_or_genoprob(context, results, options["positions"], options["x_chromosome"])
         which = kinships_to_compute(options["which"], loci.dominance_informative, context.log)
         warn_monomorphic(loci, context.log)
         cross = context.cross()

@@ -32,11 +32,57 @@ def _maxima_1d(inputs, trait, model, seed, ids):
         from qtlhpc.methods.pepis.kernels.permutation import max_lod_hk_1d
 
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
+        if inputs.x_model is not None:
+            return _maxima_1d_hk_x(inputs, trait, covariates, seed, ids)
         return max_lod_hk_1d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids).maxima["lod"]
     from qtlhpc.methods.pepis.kernels.permutation_kinship import max_lod_kinship_1d
 
     return max_lod_kinship_1d(trait.rotation, trait.phenotype, trait.design, trait.additive, trait.dominance,
                               seed, ids, model=model).maxima["lod"]
+
+
+def _maxima_1d_hk_x(inputs, trait, covariates, seed, ids):
+    """Genome-wide HK maxima with R/qtl's X model: the autosomes as usual, the X positions by
+    :func:`qtlhpc.genetics.xchr.scan1d_hk_x` with the individuals' sex and pgm moved with the phenotype
+    (as R/qtl's permutations move the whole phenotype table)."""
+    from qtlhpc.genetics.xchr import cross_states_to_x, individual_classes, scan1d_hk_x
+    from qtlhpc.methods.pepis.kernels.permutation import max_lod_hk_1d, permutation_order
+
+    name, sex, pgm = inputs.x_model
+    probs = inputs.probs[trait.keep]
+    on_x = np.asarray(inputs.loci.chromosomes).astype(str) == str(name)
+    sex = None if sex is None else sex[trait.keep]
+    pgm = None if pgm is None else pgm[trait.keep]
+    maxima = max_lod_hk_1d(probs[:, ~on_x], trait.phenotype, covariates, seed, ids).maxima["lod"]
+    if on_x.any():
+        f2 = inputs.cross_type in ("f2", "imf2")
+        g = cross_states_to_x(probs[:, on_x], individual_classes(sex, pgm if f2 else None, len(trait.phenotype)),
+                              inputs.cross_type)
+        for k, permutation_id in enumerate(ids):
+            order = permutation_order(seed, permutation_id, len(trait.phenotype))
+            lod = scan1d_hk_x(g, trait.phenotype[order], inputs.cross_type, None if sex is None else sex[order],
+                              None if pgm is None else pgm[order], covariates)
+            maxima[k] = max(maxima[k], float(np.max(lod)))
+    return maxima
+
+
+def _maxima_2d_hk_x(inputs, trait, covariates, seed, ids, pair_probs):
+    """Genome-wide maxima of the full two-QTL HK LOD with R/qtl's X model (one scan per permutation, the
+    individuals' sex and pgm moved with the phenotype)."""
+    from qtlhpc.genetics.xchr import scan2d_hk_x
+    from qtlhpc.methods.pepis.kernels.permutation import permutation_order
+
+    name, sex, pgm = inputs.x_model
+    sex = None if sex is None else sex[trait.keep]
+    pgm = None if pgm is None else pgm[trait.keep]
+    maxima = np.empty(len(ids))
+    for k, permutation_id in enumerate(ids):
+        order = permutation_order(seed, permutation_id, len(trait.phenotype))
+        lods = scan2d_hk_x(inputs.probs[trait.keep], inputs.loci.chromosomes, name, inputs.cross_type,
+                           None if sex is None else sex[order], None if pgm is None else pgm[order],
+                           trait.phenotype[order], covariates, pair_probs=pair_probs)
+        maxima[k] = float(np.max(lods.lod_full)) if lods.lod_full.size else 0.0
+    return maxima
 
 
 def _maxima_2d(inputs, trait, model, seed, ids):
@@ -46,6 +92,8 @@ def _maxima_2d(inputs, trait, model, seed, ids):
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
         from qtlhpc.methods.pepis.drivers.scan2d import trait_pair_probs
 
+        if inputs.x_model is not None:
+            return _maxima_2d_hk_x(inputs, trait, covariates, seed, ids, trait_pair_probs(inputs, trait))
         return max_lod_hk_2d(inputs.probs[trait.keep], trait.phenotype, covariates, seed, ids,
                              chromosomes=inputs.loci.chromosomes,
                              pair_probs=trait_pair_probs(inputs, trait)).maxima["full"]

@@ -15,7 +15,7 @@ from qtlhpc.stats.chi2 import LOD_TO_LRT
 from qtlhpc.parallel import chunk_ranges
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 from qtlhpc.errors import ConfigError
-from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs, stack_traits, write_scan_labels, set_background
+from qtlhpc.methods.pepis.drivers.scan_inputs import require_scan_stages, scan_inputs, stack_traits, write_scan_labels, set_background
 
 STAGE = "scan1d"
 
@@ -35,10 +35,34 @@ def hk_block(inputs, start: int, stop: int):
         errors = np.full((stop - start, 2), np.nan)
         effects[:, :n_effects], errors[:, :n_effects] = fit.estimate, fit.std_error
         df = np.full(stop - start, probs.shape[2] - 1)
-        lrt = LOD_TO_LRT * fit.lod
-        out.append(dict(lrt=lrt, df=df, pvalue=chi2_survival(lrt, df), lod=fit.lod, effects=effects,
+        lod = fit.lod
+        if inputs.x_model is not None:
+            lod, df = _x_positions(inputs, trait, start, stop, probs, covariates, lod, df, effects, errors)
+        lrt = LOD_TO_LRT * lod
+        out.append(dict(lrt=lrt, df=df, pvalue=chi2_survival(lrt, df), lod=lod, effects=effects,
                         effect_se=errors, variance_ratios=np.full((stop - start, 2), np.nan)))
     return out
+
+
+def _x_positions(inputs, trait, start, stop, probs, covariates, lod, df, effects, errors):
+    """R/qtl's X model at the block's X positions: LOD of scanone(method = "hk") with the sex/direction
+    covariates, its degrees of freedom; effects in Xu's coding are not defined there (NaN)."""
+    from qtlhpc.genetics.xchr import cross_states_to_x, individual_classes, scan1d_hk_x, x_degrees_of_freedom
+
+    name, sex, pgm = inputs.x_model
+    on_x = np.flatnonzero(np.asarray(inputs.loci.chromosomes[start:stop]).astype(str) == str(name))
+    if on_x.size == 0:
+        return lod, df
+    sex = None if sex is None else sex[trait.keep]
+    pgm = None if pgm is None else pgm[trait.keep]
+    classes = individual_classes(sex, pgm if inputs.cross_type in ("f2", "imf2") else None, len(trait.phenotype))
+    g = cross_states_to_x(probs[:, on_x, :], classes, inputs.cross_type)
+    lod, df = lod.copy(), df.copy()
+    lod[on_x] = scan1d_hk_x(g, trait.phenotype, inputs.cross_type, sex, pgm, covariates)
+    df[on_x] = x_degrees_of_freedom(g, inputs.cross_type, sex, pgm, covariates)
+    effects[on_x] = np.nan
+    errors[on_x] = np.nan
+    return lod, df
 
 
 def kinship_block(inputs, start: int, stop: int):
@@ -63,6 +87,7 @@ def run_scan1d(context) -> None:
     options = context.config.section(STAGE)
     model = options["model"]
     with context.open_results() as results:
+        require_scan_stages(context, results, model, "1D scan")  # before the stage begins: no stub left
         stage = begin_stage(context, results)
         if stage is None:
             return

@@ -18,7 +18,7 @@ import numpy as np
 from qtlhpc.stats.chi2 import LOD_TO_LRT
 from qtlhpc.parallel import packed_slice, pair_from_index, triangle_row_blocks
 from qtlhpc.stages.runtime import begin_stage, write_blocks
-from qtlhpc.methods.pepis.drivers.scan_inputs import scan_inputs, stack_traits, write_scan_labels
+from qtlhpc.methods.pepis.drivers.scan_inputs import require_scan_stages, scan_inputs, stack_traits, write_scan_labels
 
 STAGE = "scan2d"
 HK_STATISTICS = ("full", "fv1", "int", "add", "av1")
@@ -51,8 +51,17 @@ def hk_block(inputs, block, single_qtl_lods):
     df_full = 2 * (n_states - 1) + (n_states - 1) ** 2
     for trait, single in zip(inputs.traits, single_qtl_lods):
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
-        lods = scan2d_hk(inputs.probs[trait.keep], trait.phenotype, covariates, block, single_qtl_lod=single,
-                         chromosomes=inputs.loci.chromosomes, pair_probs=trait_pair_probs(inputs, trait))
+        if inputs.x_model is not None:  # R/qtl's X model for the pairs with an X position
+            from qtlhpc.genetics.xchr import scan2d_hk_x
+
+            name, sex, pgm = inputs.x_model
+            lods = scan2d_hk_x(inputs.probs[trait.keep], inputs.loci.chromosomes, name, inputs.cross_type,
+                               None if sex is None else sex[trait.keep], None if pgm is None else pgm[trait.keep],
+                               trait.phenotype, covariates, pair_probs=trait_pair_probs(inputs, trait),
+                               single_qtl_lod=single, block=block)
+        else:
+            lods = scan2d_hk(inputs.probs[trait.keep], trait.phenotype, covariates, block, single_qtl_lod=single,
+                             chromosomes=inputs.loci.chromosomes, pair_probs=trait_pair_probs(inputs, trait))
         statistics = np.stack([np.asarray(getattr(lods, f"lod_{s}")).reshape(-1) for s in HK_STATISTICS], axis=1)
         lrt = LOD_TO_LRT * statistics[:, 0]
         out.append(dict(lrt=lrt, df=np.full(lrt.shape, df_full), pvalue=chi2_survival(lrt, df_full),
@@ -66,7 +75,15 @@ def hk_single_qtl_lods(inputs):
     lods = []
     for trait in inputs.traits:
         covariates = trait.design[:, 1:] if trait.design.shape[1] > 1 else None
-        lods.append(scan1d_hk(inputs.probs[trait.keep], trait.phenotype, covariates))
+        if inputs.x_model is not None:  # the X's single-QTL LOD by R/qtl's X model
+            from qtlhpc.genetics.xchr import x_single_qtl_lod
+
+            name, sex, pgm = inputs.x_model
+            lods.append(x_single_qtl_lod(inputs.probs[trait.keep], inputs.loci.chromosomes, name, inputs.cross_type,
+                                         None if sex is None else sex[trait.keep],
+                                         None if pgm is None else pgm[trait.keep], trait.phenotype, covariates))
+        else:
+            lods.append(scan1d_hk(inputs.probs[trait.keep], trait.phenotype, covariates))
     return lods
 
 
@@ -102,6 +119,7 @@ def run_scan2d(context) -> None:
     options = context.config.section(STAGE)
     model = options["model"]
     with context.open_results() as results:
+        require_scan_stages(context, results, model, "2D scan")  # before the stage begins: no stub left
         stage = begin_stage(context, results)
         if stage is None:
             return

@@ -7,14 +7,14 @@ The ``hk`` model tests every genoprob position by Haley-Knott regression, withou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 
 from qtlhpc.errors import InputError
 from qtlhpc.methods.pepis.drivers.epistasis_inputs import (Loci, check_trait, design_matrix, loci_from_kinship_stage, require_stage,
-                                            select_traits)
+                                            select_traits, trait_problem)
 
 
 @dataclass
@@ -43,10 +43,24 @@ class ScanInputs:
     kinship_names: Optional[List[str]] = None  # kinships in the order stored by the kinship stage
     #: hk: joint probabilities of same-chromosome position pairs (qtlhpc.genetics.genoprob.GenomePairProbabilities)
     pair_probs: Optional[object] = None
+    #: (name, reason) of each trait the model cannot be fitted to: left out of ``traits``
+    skipped: List[tuple] = field(default_factory=list)
+    #: hk: R/qtl's X model, ``(chromosome name, sex (n,) or None, pgm (n,) or None)``; None without an X
+    x_model: Optional[tuple] = None
 
     @property
     def trait_names(self):
         return np.array([t.name for t in self.traits], dtype=str)
+
+
+def require_scan_stages(context, results, model: str, needed_for: str) -> None:
+    """The stages a scan with ``model`` reads must be complete: checked before the scan's stage begins, so a
+    missing prerequisite leaves no "running" stage behind."""
+    if model == "hk":
+        require_stage(results, "genoprob", needed_for, context.output)
+        return
+    require_stage(results, "kinship", needed_for, context.output)
+    require_stage(results, "varcomp", needed_for, context.output)
 
 
 def scan_inputs(context, results, model: str, needed_for: str, pairs: bool = False) -> ScanInputs:
@@ -68,14 +82,24 @@ def scan_inputs(context, results, model: str, needed_for: str, pairs: bool = Fal
         probs = results.read("genoprob/probs")
         loci = Loci(results.read("genoprob/position_names"), results.read("genoprob/position_chromosomes"),
                     results.read("genoprob/positions_cM"), None, None, False)
-        traits = []
-        for j in trait_indices:
+        traits, skipped = [], []
+        n_states = probs.shape[2]
+        for j in trait_indices:  # each trait checked once, up front: one that cannot be fitted is skipped
             name = str(cross.phenotype_names[j])
-            keep = check_trait(name, cross.phenotypes[:, j], design, context.log)
+            keep, reason = trait_problem(name, cross.phenotypes[:, j], design, context.log, n_variance=1,
+                                         n_tested=n_states * n_states - 1 if pairs else n_states - 1,
+                                         model=f"HK {'2D' if pairs else '1D'} scan")
+            if reason:
+                context.log.warning("%s: trait %s is skipped: %s", needed_for, name, reason)
+                skipped.append((name, reason))
+                continue
             traits.append(TraitData(name, keep, cross.phenotypes[keep, j], design[keep]))
+        _require_some(traits, skipped, needed_for)
         joint = pairs and context.config.section("scan2d")["same_chromosome"] == "joint"
+        x_model = None if cross.x_chromosome is None else (cross.x_chromosome, cross.sex, cross.pgm)
         return ScanInputs(model, traits, loci, probs, cross.cross_type,
-                          pair_probs=genome_pair_probabilities(context, cross, loci) if joint else None)
+                          pair_probs=genome_pair_probabilities(context, cross, loci) if joint else None,
+                          skipped=skipped, x_model=x_model)
 
     require_stage(results, "kinship", needed_for, context.output)
     require_stage(results, "varcomp", needed_for, context.output)
@@ -89,8 +113,20 @@ def scan_inputs(context, results, model: str, needed_for: str, pairs: bool = Fal
                 for c in components}
     design, _ = design_matrix(cross, covariates)
     phenotype_names = [str(p) for p in cross.phenotype_names]
-    traits = []
+    # traits the varcomp stage skipped (checked there once, up front) are left out, with its reason
+    if any(d.path == "varcomp/skipped" for info in results.describe() if info.name == "varcomp" for d in info.datasets):
+        skip_flags = results.read("varcomp/skipped")
+        skip_reasons = [str(r) for r in results.read("varcomp/skip_reasons")]
+    else:  # a results file written before skipping existed
+        skip_flags, skip_reasons = np.zeros(len(trait_names), dtype=bool), [""] * len(trait_names)
+    traits, skipped, kept_rows = [], [], []
     for t, name in enumerate(trait_names):
+        if skip_flags[t]:
+            context.log.warning("%s: trait %s is skipped (see varcomp/skip_reasons): %s", needed_for, name,
+                                skip_reasons[t])
+            skipped.append((name, skip_reasons[t]))
+            continue
+        kept_rows.append(t)
         y_all = cross.phenotypes[:, phenotype_names.index(name)]
         keep = check_trait(name, y_all, design, context.log)
         trait = TraitData(name, keep, y_all[keep], design[keep])
@@ -100,7 +136,16 @@ def scan_inputs(context, results, model: str, needed_for: str, pairs: bool = Fal
         set_background(trait, ratios[t], [matrices[c] for c in components])
         traits.append(trait)
     del matrices
-    return ScanInputs(model, traits, loci, None, cross.cross_type, ratios, components, stored)
+    _require_some(traits, skipped, needed_for)
+    return ScanInputs(model, traits, loci, None, cross.cross_type, ratios[kept_rows], components, stored,
+                      skipped=skipped)
+
+
+def _require_some(traits, skipped, needed_for: str) -> None:
+    if not traits:
+        raise InputError(f"the {needed_for} has no trait the model can be fitted to: "
+                         + "; ".join(f"{name}: {reason}" for name, reason in skipped),
+                         hint="give more individuals with data, or fewer covariates")
 
 
 def genome_pair_probabilities(context, cross, loci: Loci):
@@ -139,6 +184,8 @@ def write_scan_labels(stage, inputs: ScanInputs) -> None:
     stage.write("locus_names", inputs.loci.names)
     stage.write("locus_chromosomes", inputs.loci.chromosomes)
     stage.write("locus_positions_cM", inputs.loci.positions)
+    stage.write("skipped_traits", np.array([name for name, _ in inputs.skipped], dtype=str))
+    stage.write("skip_reasons", np.array([reason for _, reason in inputs.skipped], dtype=str))
 
 
 def stack_traits(per_trait, shapes, columns: slice):

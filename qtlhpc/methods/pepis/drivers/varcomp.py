@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from qtlhpc.methods.pepis.kernels.reml import fit_reml
-from qtlhpc.methods.pepis.drivers.epistasis_inputs import check_trait, design_matrix, require_stage, select_traits
+from qtlhpc.errors import InputError
+from qtlhpc.methods.pepis.drivers.epistasis_inputs import (KINSHIP_MODEL_TESTED, design_matrix, require_stage,
+                                                           select_traits, trait_problem)
 from qtlhpc.parallel.comm import on_root
 from qtlhpc.stages.runtime import begin_stage, write_blocks
 
@@ -30,20 +32,34 @@ def run_varcomp(context) -> None:
     trait_indices = select_traits(cross, options["traits"])
     design, covariate_names = design_matrix(cross, options["covariates"])
     trait_names = [str(cross.phenotype_names[j]) for j in trait_indices]
-    # validate every trait up front (on rank 0, error broadcast): a bad trait fails before any fit
-    masks = on_root(context.comm, lambda: [
-        check_trait(name, cross.phenotypes[:, j], design, context.log) for name, j in zip(trait_names, trait_indices)])
     with context.open_results() as results:
         require_stage(results, "kinship", "variance-component fit", context.output)
+        names, stored_index = background_kinships(results, options["kinships"])
+        # every trait checked once, up front, against the largest model of the run (the background's
+        # variance components, the 2D scan's tested effects): one that cannot be fitted is skipped, the
+        # others go on (on rank 0, broadcast)
+        checks = on_root(context.comm, lambda: [
+            trait_problem(name, cross.phenotypes[:, j], design, context.log, n_variance=len(names) + 1,
+                          n_tested=KINSHIP_MODEL_TESTED, model="kinship model")
+            for name, j in zip(trait_names, trait_indices)])
+        masks = [keep for keep, _ in checks]
+        reasons = [reason or "" for _, reason in checks]
+        for name, reason in zip(trait_names, reasons):
+            if reason:
+                context.log.warning("varcomp: trait %s is skipped (not fitted, not scanned): %s", name, reason)
+        if all(reasons):
+            raise InputError("no trait can be fitted: " + "; ".join(f"{n}: {r}" for n, r in zip(trait_names, reasons)),
+                             hint="give more individuals with data, or fewer kinships (varcomp.kinships) or covariates")
         stage = begin_stage(context, results)
         if stage is None:
             return
-        names, stored_index = background_kinships(results, options["kinships"])
         n_traits, n_kinships = len(trait_names), len(names)
         stage.write("trait_names", np.array(trait_names, dtype=str))
         stage.write("component_names", np.array(names + ["residual"], dtype=str))
         stage.write("covariate_names", np.array(covariate_names, dtype=str))
         stage.write("n_individuals_used", np.array([int(m.sum()) for m in masks]))
+        stage.write("skipped", np.array([bool(r) for r in reasons]))
+        stage.write("skip_reasons", np.array(reasons, dtype=str))
         shapes = {
             "variance_ratios": (n_traits, n_kinships), "variance_ratio_se": (n_traits, n_kinships),
             "residual_variance": (n_traits,), "variance_proportions": (n_traits, n_kinships + 1),
@@ -55,6 +71,8 @@ def run_varcomp(context) -> None:
         kernels = dict(zip(names, results_read_kinships(results, stored_index)))
 
         def compute(trait):
+            if reasons[trait]:
+                return skipped_pieces(trait, shapes)
             keep = masks[trait]
             subset = kernels if keep.all() else {name: matrix[np.ix_(keep, keep)] for name, matrix in kernels.items()}
             fit = fit_reml(cross.phenotypes[keep, trait_indices[trait]], design[keep], subset,
@@ -83,6 +101,17 @@ def run_varcomp(context) -> None:
 
         write_blocks(context, writer, "varcomp", range(n_traits), compute)
         stage.finish()
+
+
+def skipped_pieces(trait, shapes):
+    """The rows of a skipped trait: NaN estimates, 0 iterations, not converged."""
+    row = slice(trait, trait + 1)
+    pieces = {}
+    for name, shape in shapes.items():
+        fill = 0 if name == "iterations" else False if name in ("converged", "used_fallback") else np.nan
+        value = np.full((1,) + shape[1:], fill, dtype=int if name == "iterations" else bool if fill is False else float)
+        pieces[name] = ((row,) + (slice(None),) * (len(shape) - 1), value)
+    return pieces
 
 
 def results_read_kinships(results, stored_index):

@@ -256,7 +256,12 @@ def kinship_scales(additive: np.ndarray, dominance: np.ndarray, which: Sequence[
     """Scale constant of each kinship: the mean of its unscaled diagonal.  Zero -> InputError."""
     diagonals = kinship_diagonals(additive, dominance, which, marker_mask)
     scales = {name: float(diagonal.mean()) for name, diagonal in diagonals.items()}
+    n_markers = int(np.asarray(additive).shape[1] if marker_mask is None else np.count_nonzero(marker_mask))
     for name, value in scales.items():
+        if not value > 0 and len(name) == 2 and n_markers < 2:
+            raise InputError(f"kinship {name!r} is built from pairs of markers, and {n_markers} marker is used; "
+                             "an epistatic kinship needs at least two markers: leave it out (kinship.which) "
+                             "or give more markers")
         if not value > 0:
             raise InputError(f"kinship {name!r} has mean diagonal {value}: its codes are all zero "
                              "(e.g. dominance codes of a cross without heterozygotes); leave it out")

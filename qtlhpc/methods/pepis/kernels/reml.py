@@ -157,6 +157,10 @@ def _check_trait(y: np.ndarray, fixed: Optional[np.ndarray], trait: str = "trait
     if np.linalg.matrix_rank(fixed) < n_fixed:
         raise InputError(f"fixed-effect design X ({n} x {n_fixed}) is not of full column rank",
                          hint="remove collinear covariates")
+    largest = float(np.max(np.abs(y))) if n else 0.0
+    if largest > 1e150:  # squares overflow: every sum of squares below would be inf
+        raise InputError(f"{trait} has values as large as {largest:.3g}, whose squares overflow double "
+                         f"precision", hint="rescale the trait (e.g. divide it by a power of ten)")
     coef, *_ = np.linalg.lstsq(fixed, y, rcond=None)
     residual = y - fixed @ coef
     if not np.sum(residual ** 2) > 1e-20 * max(np.sum(y ** 2), 1e-300):

@@ -500,6 +500,8 @@ def fit_grams(grams_proj, grams, scores, background: NullBackground, model="rand
     n = background.n_individuals
     n_cov = background.n_covariates
     rss0 = background.rss0
+    if n - n_cov - q <= 0:  # checked for both models before any fit (the random model divided by zero)
+        raise InputError(f"{n} individuals are too few for {n_cov} covariates and {q} tested effects")
     rank = np.empty(n_units, dtype=np.int64)
     rss = np.empty(n_units)
     effects = np.empty((n_units, q))
