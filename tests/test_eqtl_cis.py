@@ -263,6 +263,39 @@ def test_planted_effects_are_found_and_null_genes_give_uniform_beta_pvalues():
         assert abs(np.corrcoef(dosages[best], dosages[variant])[0, 1]) > 0.5
 
 
+def test_q_value_calls_keep_their_false_discovery_rate_on_simulated_chromosomes():
+    """Four chromosomes of 150 genes, 20% with a planted cis effect of varied size: among the genes called at
+    q <= 0.05 (Storey q-values of the beta-approximated p-values, as the cis stage computes them), the
+    fraction of null genes, pooled, is at most 0.05 plus two binomial standard errors; on an all-null
+    chromosome at most 0.05 of the genes are called plus two standard errors."""
+    from qtlhpc.stats.qvalue import qvalues
+
+    calls = false_calls = 0
+    for replicate in range(4):
+        rng = unit_rng(21, "test-eqtl-fdr", replicate)
+        planted = np.sort(rng.choice(150, 30, replace=False))
+        phenotypes, tss, dosages, positions, covariates, _ = _simulated_chromosome(rng, 150, 120, [], per_gene=60)
+        for gene in planted:  # weaker and varied effects than the planted-recovery test: some are missed
+            window = cis.cis_window(positions, tss[gene], 100_000)
+            g = dosages[rng.integers(window.start, window.stop)]
+            phenotypes[gene] += rng.uniform(0.2, 0.6) * (g - g.mean()) / g.std()
+        table = cis.map_cis_permutations(phenotypes, tss, dosages, positions, covariates, seed=replicate,
+                                         plan=PermutationPlan.fixed(200), window=100_000)
+        called = qvalues(table["pval_beta"]).qvalues <= 0.05
+        calls += int(called.sum())
+        false_calls += int(called[np.setdiff1d(np.arange(150), planted)].sum())
+    assert calls >= 40  # the test has power, so the proportion means something
+    fdp = false_calls / calls
+    assert fdp <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / calls), (false_calls, calls)
+
+    rng = unit_rng(21, "test-eqtl-fdr-null")
+    phenotypes, tss, dosages, positions, covariates, _ = _simulated_chromosome(rng, 150, 120, [], per_gene=60)
+    table = cis.map_cis_permutations(phenotypes, tss, dosages, positions, covariates, seed=9,
+                                     plan=PermutationPlan.fixed(200), window=100_000)
+    called = qvalues(table["pval_beta"]).qvalues <= 0.05
+    assert called.mean() <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 150), int(called.sum())
+
+
 def test_genes_keep_their_permutations_in_any_split():
     rng = unit_rng(9, "test-eqtl-split")
     phenotypes, tss, dosages, positions, covariates, _ = _simulated_chromosome(rng, 6, 120, [1])

@@ -100,8 +100,18 @@ def read_genotypes(path, region: Optional[str] = None, field: str = "DS",
             file_samples = file_samples[order]
         _check_field_declared(reader, path, field)
         columns = _Columns()
+        calls: list = []  # GT: the calls of up to _GT_BATCH records, decoded together
         for variant in _variants(reader, path, region):
-            columns.add(variant, _dosage(variant, field, path, order))
+            if field == "GT":
+                calls.append(_dosage(variant, field, path, order))
+                columns.add(variant, None)
+                if len(calls) == _GT_BATCH:
+                    columns.rows.append(_gt_dosages(calls, order))
+                    calls = []
+            else:
+                columns.add(variant, _dosage(variant, field, path, order))
+        if calls:
+            columns.rows.append(_gt_dosages(calls, order))
     finally:
         reader.close()
     return columns.block(file_samples, field, str(path))
@@ -174,11 +184,24 @@ def _dosage(variant, field: str, path: Path, order: Optional[np.ndarray]) -> np.
         if calls is None:
             raise InputError(f"record {_describe(variant)} has no GT value", file=path,
                              hint="every record needs the FORMAT field GT; or read field='DS'")
-        alleles = calls.array()[:, :-1]  # last column: phased flag
-        called = alleles >= 0  # -1 missing allele, -2 end of a shorter (haploid) call
-        dosage = ((alleles > 0) & called).sum(axis=1).astype(np.float64)
-        dosage[(alleles == -1).any(axis=1)] = np.nan
+        return calls.array()  # (n_samples, ploidy + 1) alleles and the phased flag: decoded by the block
     return dosage if order is None else dosage[order]
+
+
+_GT_BATCH = 2048
+
+
+def _gt_dosages(calls: list, order: Optional[np.ndarray]) -> np.ndarray:
+    """Alternative-allele counts ``(n_variants, n_samples)`` of the ``genotype.array()`` of each record, in one
+    pass: allele codes > 0 count, -1 (a missing allele) makes the call missing, -2 ends a shorter (haploid)
+    call; records of different ploidy are padded with -2."""
+    width = max(array.shape[1] for array in calls) - 1
+    alleles = np.full((len(calls), calls[0].shape[0], width), -2, dtype=np.int16)
+    for row, array in enumerate(calls):
+        alleles[row, :, :array.shape[1] - 1] = array[:, :-1]  # last column: phased flag
+    dosage = (alleles > 0).sum(axis=2, dtype=np.int16).astype(np.float64)
+    dosage[(alleles == -1).any(axis=2)] = np.nan
+    return dosage if order is None else dosage[:, order]
 
 
 class _Columns:
@@ -194,7 +217,8 @@ class _Columns:
         self.positions.append(variant.POS)
         self.ref.append(variant.REF)
         self.alt.append(alt)
-        self.rows.append(dosage)
+        if dosage is not None:  # GT: decoded in batches by read_genotypes
+            self.rows.append(dosage)
 
     def block(self, sample_ids: np.ndarray, field: str, source: str) -> VariantBlock:
         dosages = np.vstack(self.rows) if self.rows else np.empty((0, len(sample_ids)))
