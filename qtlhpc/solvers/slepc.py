@@ -69,6 +69,30 @@ class SlepcEigen:
             eps.destroy()
             petsc_matrix.destroy()
 
+    def largest_from_rows(self, local_rows: sp.csr_matrix, n: int, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """As :meth:`largest`, for a symmetric ``(n, n)`` matrix of which each rank gives only its own rows.
+
+        ``local_rows``: CSR ``(stop - start, n)`` with ``(start, stop) = owned_rows(n, comm)`` (PETSc's default
+        split, the same as ``qtlhpc.parallel.partition.block_range``).  Symmetry is the caller's promise.
+        """
+        start, stop = owned_rows(n, self.comm)
+        local = sp.csr_matrix(local_rows, dtype=np.float64)
+        if local.shape != (stop - start, n):
+            raise ValueError(f"this rank owns rows {start}:{stop} of {n}: expected a ({stop - start}, {n}) block, "
+                             f"got {local.shape}")
+        local.sum_duplicates()
+        local.sort_indices()
+        csr = (local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType), local.data)
+        petsc_matrix = PETSc.Mat().createAIJ(size=((stop - start, n), (stop - start, n)), csr=csr, comm=self.comm)
+        eps = SLEPc.EPS().create(comm=self.comm)
+        option_names = push_options(self.prefix, self.options)
+        try:
+            return self._solve(eps, petsc_matrix, k)
+        finally:
+            clear_options(option_names)
+            eps.destroy()
+            petsc_matrix.destroy()
+
     def _solve(self, eps, petsc_matrix, k: int) -> Tuple[np.ndarray, np.ndarray]:
         eps.setOptionsPrefix(self.prefix)
         eps.setOperators(petsc_matrix)

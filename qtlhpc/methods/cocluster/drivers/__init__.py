@@ -1,0 +1,1 @@
+"""Stage drivers of the co-clustering room."""
