@@ -1,0 +1,20 @@
+"""Block-mixture eQTL clustering (Wang, Gosik, Li, Lindsay & Wu 2016, Sci. Rep. 6:21193): gene clusters and the
+eQTL that shape them, by the row + column composite likelihood of a Gaussian latent block model whose row
+classes are QTL genotypes (specs/blockmix-cocluster.md Part A; docs/blockmix.md).
+
+Python API (arrays and ``comm`` in, arrays out):
+
+* :func:`select_starts` - stage 1, every (K, start) fit with its CL-BIC; :func:`best_per_k` picks per K;
+* :func:`fit_null` - the H0 fit of test (i); :func:`scan_positions` - stage 2, LR at every position;
+* :func:`permutation_maxima` - stage 3; :func:`constrained_lr` - one test (ii)-(iv) at a position;
+* :func:`composite_loglik`, :func:`fit_em` - the kernels.
+"""
+
+from qtlhpc.methods.blockmix.distributed import permutation_maxima, scan_positions, select_starts
+from qtlhpc.methods.blockmix.fitting import (
+    EMSettings, best_per_k, constrained_lr, fit_null, fit_position, fit_start, permutation_maximum)
+from qtlhpc.methods.blockmix.kernels import composite_loglik, constraint_rows, fit_em
+
+__all__ = ["EMSettings", "best_per_k", "composite_loglik", "constrained_lr", "constraint_rows", "fit_em", "fit_null",
+           "fit_position", "fit_start", "permutation_maxima", "permutation_maximum", "scan_positions",
+           "select_starts"]
