@@ -159,3 +159,18 @@ def test_progress_reports_from_rank_zero_only_and_sums_ranks():
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (4.6, 187, 7500)] == ["5s", "3m07s", "2h05m"]
+
+
+def test_plan_takes_the_permutation_count_of_the_runs_own_array_stage(tmp_path):
+    """PEPIS counts [permutations] n_permutations; CAL replicates [cal] permutations searches of permuted
+    strains (its replicate 0 is the observed search), block-mixture [blockmix_permutations] n_permutations."""
+    from qtlhpc.cluster.plan import problem_for_config
+    from qtlhpc.config import Config
+
+    cases = {"pepis": ("[permutations]\nn_permutations = 23\n", 23),
+             "cal": ("[cal]\npermutations = 37\n", 37),
+             "blockmix": ("[blockmix_permutations]\nn_permutations = 19\n", 19)}
+    for method, (section, expected) in cases.items():
+        config = tmp_path / f"{method}.toml"
+        config.write_text(f'[run]\nstages = ["{method}"]\n[simulate]\nn_individuals = 24\n{section}')
+        assert problem_for_config(Config.load(config))[0].n_permutations == expected, method

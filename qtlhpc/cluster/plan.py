@@ -289,6 +289,23 @@ def planned_run_stages(config) -> Optional[List[str]]:
 
 
 def problem_for_config(config) -> tuple:
+    """``(ProblemSize, description)`` of a :class:`qtlhpc.config.Config` (see :func:`_problem_for_config`),
+    with the permutation count of the run's own permutation array stage (``[permutations] n_permutations``
+    for PEPIS, ``[cal] permutations``, ``[blockmix_permutations] n_permutations``...)."""
+    import dataclasses
+
+    from qtlhpc.stages import registry
+
+    size, description = _problem_for_config(config)
+    for stage in run_stages(config):
+        array = registry.get(stage).array
+        if array is not None and array.unit in ("permutation", "replicate"):
+            count = int(array.count(config)) - (1 if array.unit == "replicate" else 0)  # replicate 0: observed
+            return dataclasses.replace(size, n_permutations=count), description
+    return size, description
+
+
+def _problem_for_config(config) -> tuple:
     """``(ProblemSize, description)`` of a :class:`qtlhpc.config.Config`: the data sizes from its input
     files (or its [simulate] section when they do not exist yet) and the block settings of its sections."""
     from qtlhpc.config import sections

@@ -42,7 +42,7 @@ STAGES = (
                                "cal.permutations", "merge-cal-search"),
               plan=PlanModel(_search_memory, _search_work, "target-topology search", SEARCH_RATE,
                              "bench/bench_cal_search.py: 291 searches/s per rank in CPU time (T = 24, L = 453, "
-                             "singles + paper7); 25% of the targets searched, [permutations] n_permutations "
+                             "singles + paper7); 25% of the targets searched, [cal] permutations "
                              "replicates")),
     StageSpec("merge-cal-search", "cal", f"{DRIVERS}.search:run_merge_cal_search",
               "merge the cal-search task files (names missing replicates)",
