@@ -57,3 +57,52 @@ def missing_units(covered: List[Tuple[int, int]], count: int) -> List[Tuple[int,
         else:
             runs.append((unit, unit + 1))
     return runs
+
+
+def merge_task_files(context, inputs, stage: str, names, count: int, units_label: str, shared=()) -> dict:
+    """The datasets ``names`` of array stage ``stage`` gathered from its task files, each ``(count, ...)``
+    with the rows of units ``0 .. count-1`` (read on rank 0, broadcast); the datasets ``shared``, the same in
+    every task file (not per unit), as the first file has them.
+
+    Refuses, naming the file, a task file that is not there, and, naming the unit ranges no file covers
+    (``units_label``, e.g. "cal-search replicates"), an incomplete set of task files."""
+    import json
+    import pathlib
+
+    import numpy as np
+
+    from qtlhpc.errors import InputError
+    from qtlhpc.parallel.comm import on_root
+    from qtlhpc.stages import registry
+    from qtlhpc.store import open_results
+
+    merge = registry.get(stage).array.merge
+    if not inputs:
+        raise ConfigError(f"{merge} needs the task files: qtlhpc run {merge} CONFIG RUN_DIR/units/{stage}/task-*.h5")
+
+    def read():
+        parts = []
+        for path in inputs:
+            if not pathlib.Path(path).is_file():
+                raise InputError(f"{stage} task file not found (that task has not run, or failed)", file=path)
+            with open_results(path) as task:
+                attributes = next(s.attributes for s in task.describe() if s.name == stage)
+                first, last = json.loads(attributes["config_json"])["range"]
+                parts.append(((int(first), int(last)),
+                              {name: task.read(f"{stage}/{name}") for name in tuple(names) + tuple(shared)}))
+        return parts
+
+    parts = on_root(context.comm, read)
+    missing = missing_units([unit_range for unit_range, _ in parts], count)
+    if missing:
+        runs = ", ".join(f"{a}:{b}" for a, b in missing)
+        raise InputError(f"the task files do not cover {units_label} {runs} of 0:{count}: run those units "
+                         f"(qtlhpc run {stage} CONFIG --units START:STOP --unit-output FILE) or resubmit")
+    merged = {}
+    for name in names:
+        sample = parts[0][1][name]
+        merged[name] = np.empty((count,) + sample.shape[1:], dtype=sample.dtype)
+        for (first, last), values in parts:
+            merged[name][first:last] = values[name]
+    merged.update({name: parts[0][1][name] for name in shared})
+    return merged

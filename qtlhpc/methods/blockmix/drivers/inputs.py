@@ -1,12 +1,10 @@
 """Inputs every block-mixture stage shares: the expression matrix (stage ``expression``) aligned to the genotype
-probabilities (stage ``genoprob``), the min_sd gene filter, the EM settings, and the array-stage file helpers."""
+probabilities (stage ``genoprob``), the min_sd gene filter and the EM settings (the array stages' task files are
+merged by :func:`qtlhpc.stages.sharded.merge_task_files`)."""
 
 from __future__ import annotations
 
-import json
-import pathlib
 from dataclasses import dataclass
-from typing import List, Sequence
 
 import numpy as np
 
@@ -92,23 +90,3 @@ def load_inputs(context, results) -> Inputs:
     return inputs
 
 
-def read_task_files(context, inputs: Sequence[str], stage: str, names: Sequence[str]) -> List[tuple]:
-    """``[(unit range, {name: array})]`` of every array task file (on rank 0, broadcast)."""
-    from qtlhpc.store import open_results
-
-    if not inputs:
-        raise ConfigError(f"merging {stage} needs the task files: qtlhpc run merge-STAGE CONFIG RUN_DIR/units/"
-                          f"{stage}/task-*.h5")
-
-    def read():
-        parts = []
-        for path in inputs:
-            if not pathlib.Path(path).is_file():
-                raise InputError(f"{stage} task file not found (that task has not run, or failed)", file=path)
-            with open_results(path) as task:
-                attrs = next(s.attributes for s in task.describe() if s.name == stage)
-                unit_range = tuple(json.loads(attrs["config_json"])["range"])
-                parts.append((unit_range, {name: task.read(f"{stage}/{name}") for name in names}))
-        return parts
-
-    return on_root(context.comm, read)

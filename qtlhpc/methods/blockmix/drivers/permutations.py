@@ -16,12 +16,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from qtlhpc.errors import InputError
-from qtlhpc.methods.blockmix.drivers.inputs import load_inputs, read_task_files, settings
+from qtlhpc.methods.blockmix.drivers.inputs import load_inputs, settings
 from qtlhpc.methods.blockmix.drivers.scan import read_null
 from qtlhpc.methods.blockmix.fitting import permutation_maximum
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
-from qtlhpc.stages.sharded import missing_units, parse_units
+from qtlhpc.stages.sharded import merge_task_files, parse_units
 
 STAGE = "blockmix-permutations"
 SECTION = "blockmix_permutations"
@@ -88,16 +87,8 @@ def run_merge_permutations(context, units=None, unit_output=None, inputs: Sequen
     """Merge the task files; refuses, naming the missing permutation ids, until all are there."""
     options = context.config.section(SECTION)
     count = options["n_permutations"]
-    parts = read_task_files(context, inputs, STAGE, ("permutation", "max_lr", "argmax"))
-    missing = missing_units([p[0] for p in parts], count)
-    if missing:
-        runs = ", ".join(f"{a}:{b}" for a, b in missing)
-        raise InputError(f"the task files do not cover blockmix permutations {runs} of 0:{count}: run those units "
-                         f"(qtlhpc run {STAGE} CONFIG --units START:STOP --unit-output FILE) or resubmit")
-    merged = {"permutation": np.arange(count), "max_lr": np.full(count, np.nan), "argmax": np.full(count, -1)}
-    for (a, b), values in parts:
-        merged["max_lr"][a:b] = values["max_lr"]
-        merged["argmax"][a:b] = values["argmax"]
+    merged = merge_task_files(context, inputs, STAGE, ("permutation", "max_lr", "argmax"), count,
+                              "blockmix permutations")
     with context.open_results() as results:
         stage = begin_stage(context, results, extra={"range": [0, count]})
         if stage is None:

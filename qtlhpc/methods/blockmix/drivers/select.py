@@ -16,10 +16,10 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from qtlhpc.errors import ConfigError, InputError
-from qtlhpc.methods.blockmix.drivers.inputs import load_inputs, read_task_files, settings
+from qtlhpc.methods.blockmix.drivers.inputs import load_inputs, settings
 from qtlhpc.methods.blockmix.fitting import fit_start
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
-from qtlhpc.stages.sharded import missing_units, parse_units
+from qtlhpc.stages.sharded import merge_task_files, parse_units
 
 STAGE = "blockmix-select"
 SECTION = "blockmix_select"
@@ -126,26 +126,15 @@ def run_merge_select(context, units=None, unit_output=None, inputs: Sequence[str
     """Merge the task files; refuses, naming the missing units, until they cover every (K, start) unit."""
     options = context.config.section(SECTION)
     count = n_units(context.config)
-    parts = read_task_files(context, inputs, STAGE, UNIT_NAMES + ("gene_index",))
-    missing = missing_units([p[0] for p in parts], count)
-    if missing:
-        runs = ", ".join(f"{a}:{b}" for a, b in missing)
-        raise InputError(f"the task files do not cover blockmix-select units {runs} of 0:{count}: run those units "
-                         f"(qtlhpc run {STAGE} CONFIG --units START:STOP --unit-output FILE) or resubmit")
-    merged = {}
-    for name in UNIT_NAMES:
-        sample = parts[0][1][name]
-        merged[name] = np.empty((count,) + sample.shape[1:], dtype=sample.dtype)
-    for (a, b), values in parts:
-        for name in UNIT_NAMES:
-            merged[name][a:b] = values[name]
+    merged = merge_task_files(context, inputs, STAGE, UNIT_NAMES, count, "blockmix-select units",
+                              shared=("gene_index",))
     with context.open_results() as results:
         stage = begin_stage(context, results, extra={"range": [0, count]})
         if stage is None:
             return
         for name in UNIT_NAMES:
             stage.write(name, merged[name])
-        stage.write("gene_index", parts[0][1]["gene_index"])
+        stage.write("gene_index", merged.pop("gene_index"))
         write_summary(stage, merged, options, context.log)
         stage.finish()
     context.log.info("merged %d blockmix-select task files: %d units", len(inputs), count)

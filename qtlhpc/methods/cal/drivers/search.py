@@ -9,17 +9,15 @@ killed run resumes without losing finished blocks.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Optional, Sequence
 
 import numpy as np
 
-from qtlhpc.errors import ConfigError, InputError
 from qtlhpc.methods.cal.distributed import RESULT_FIELDS, SearchProblem
 from qtlhpc.methods.cal.topology import topology
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
-from qtlhpc.stages.sharded import missing_units, parse_units
+from qtlhpc.stages.sharded import merge_task_files, parse_units
 
 STAGE = "cal-search"
 SHAPE_SUFFIX = {"inputs": (3,)}
@@ -83,40 +81,10 @@ def _search_into(context, results, problem: SearchProblem, start: int, stop: int
 
 def run_merge_cal_search(context, units=None, unit_output=None, inputs: Sequence[str] = ()) -> None:
     """Merge task files into the run's results; refuses, naming the missing replicates, until all are there."""
-    from qtlhpc.parallel.comm import on_root
-    from qtlhpc.store import open_results
-
     options = context.config.section("cal")
     count = options["permutations"] + 1
-    if not inputs:
-        raise ConfigError("merge-cal-search needs the task files: qtlhpc run merge-cal-search CONFIG "
-                          "RUN_DIR/units/cal-search/task-*.h5")
-
-    def read_parts():
-        parts = []
-        for path in inputs:
-            if not pathlib.Path(path).is_file():
-                raise InputError("cal-search task file not found (that task has not run, or failed)", file=path)
-            with open_results(path) as task:
-                attrs = next(s.attributes for s in task.describe() if s.name == STAGE)
-                replicate_range = json.loads(attrs["config_json"])["range"]
-                parts.append((replicate_range, {name: task.read(f"{STAGE}/{name}") for name in RESULT_FIELDS}))
-        return parts
-
-    parts = on_root(context.comm, read_parts)
-    missing = missing_units([tuple(p[0]) for p in parts], count)
-    if missing:
-        runs = ", ".join(f"{a}:{b}" for a, b in missing)
-        raise InputError(f"the task files do not cover cal-search replicates {runs} of 0:{count}: run those units "
-                         "(qtlhpc run cal-search CONFIG --units START:STOP --unit-output FILE) or resubmit")
+    merged = merge_task_files(context, inputs, STAGE, RESULT_FIELDS, count, "cal-search replicates")
     with context.open_results() as results:
-        merged = {}
-        for name in RESULT_FIELDS:
-            sample = parts[0][1][name]
-            merged[name] = np.empty((count,) + sample.shape[1:], dtype=sample.dtype)
-        for (a, b), values in parts:
-            for name in RESULT_FIELDS:
-                merged[name][a:b] = values[name]
         stage = begin_stage(context, results, extra={"range": [0, count]})
         if stage is None:
             return

@@ -9,18 +9,17 @@ runs done reaches ``auto_rho``, or ``max_runs``; the rounds are the same on any 
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Optional, Sequence
 
 import numpy as np
 
-from qtlhpc.errors import ConfigError, InputError
+from qtlhpc.errors import ConfigError
 from qtlhpc.io.drivers import read_expression_block
 from qtlhpc.methods.cocluster import distributed
 from qtlhpc.methods.cocluster.kernels import Prior, rho_from_sums
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
-from qtlhpc.stages.sharded import missing_units, parse_units
+from qtlhpc.stages.sharded import merge_task_files, parse_units
 
 STAGE = "cocluster-runs"
 SECTION = "cocluster"
@@ -135,39 +134,9 @@ def _runs_into(context, results, expression, options, start, stop, lineage) -> N
 
 def run_merge_runs(context, units=None, unit_output=None, inputs: Sequence[str] = ()) -> None:
     """Merge the array tasks' files; refuses, naming the missing runs, until every run is there."""
-    from qtlhpc.parallel.comm import on_root
-    from qtlhpc.store import open_results
-
     options = context.config.section(SECTION)
-    if not inputs:
-        raise ConfigError("merge-cocluster-runs needs the task files: qtlhpc run merge-cocluster-runs CONFIG "
-                          "RUN_DIR/units/cocluster-runs/task-*.h5")
-
-    def read_parts():
-        parts = []
-        for path in inputs:
-            if not pathlib.Path(path).is_file():
-                raise InputError("cocluster-runs task file not found (that task has not run, or failed)", file=path)
-            with open_results(path) as task:
-                attrs = next(s.attributes for s in task.describe() if s.name == STAGE)
-                unit_range = json.loads(attrs["config_json"])["range"]
-                parts.append((unit_range, {name: task.read(f"{STAGE}/{name}") for name in RUN_DATASETS}))
-        return parts
-
-    parts = on_root(context.comm, read_parts)
     count = run_count(options)
-    missing = missing_units([tuple(p[0]) for p in parts], count)
-    if missing:
-        runs = ", ".join(f"{a}:{b}" for a, b in missing)
-        raise InputError(f"the task files do not cover cocluster runs {runs} of 0:{count}: run those units "
-                         f"(qtlhpc run cocluster-runs CONFIG --units START:STOP --unit-output FILE) or resubmit")
-    merged = {}
-    for name in RUN_DATASETS:
-        sample = parts[0][1][name]
-        merged[name] = np.empty((count,) + sample.shape[1:], dtype=sample.dtype)
-    for (first, last), columns in parts:
-        for name in RUN_DATASETS:
-            merged[name][first:last] = columns[name]
+    merged = merge_task_files(context, inputs, STAGE, RUN_DATASETS, count, "cocluster runs")
     with context.open_results() as results:
         stage = begin_stage(context, results, extra={"range": [0, count]})
         if stage is None:
