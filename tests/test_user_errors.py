@@ -127,7 +127,7 @@ CASES = [
     ("input file is a folder", input_is_a_folder, "a folder"),
     ("missing config", missing_config, "absent.toml"),
     ("config is a folder", config_is_a_folder, "analysis.toml is a folder: give the analysis TOML file"),
-    ("results file is a folder", output_is_a_folder, "out.h5"),
+    ("results file is a folder", output_is_a_folder, "out.h5: is a folder, not a results file"),
     ("unknown stage", unknown_stage, "did you mean 'genoprob'?"),
     ("run.stages = []", empty_stages, "[run] stages"),
     ("Inf phenotype", infinite_phenotype, "Inf is not a valid phenotype value"),

@@ -316,6 +316,9 @@ class ResultsFile:
         self._locked = False
 
     def _open_h5(self, **driver):
+        if Path(self.path).is_dir():
+            raise InputError("is a folder, not a results file: give the path of the .h5 file (a new one is "
+                             "created there when a stage writes)", file=self.path)
         try:
             return h5py.File(self.path, self.mode, libver="earliest", **_locking_kwargs(), **driver)
         except FileNotFoundError:
