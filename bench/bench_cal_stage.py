@@ -2,6 +2,7 @@
 data of the paper's shape (T = 24 strains, L = 453 loci, singles + paper7), timing the stage alone.
 
 Usage: python bench/bench_cal_stage.py [--targets 60] [--loci 453] [--ranks 1 2] [--repeats 1] [--workdir DIR]
+                                       [--target-block 16]
 Every target is searched (tolerance quantile 0), half carry a planted network.  Target (the issue): 2 ranks at
 least 1.8x faster than one; the paper-sized observed search (1,525 targets) within 10 minutes on 2 cores.
 """
@@ -22,6 +23,7 @@ def main():
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--target-block", type=int, default=16, help="[cal] target_block (16 is the default)")
     args = parser.parse_args()
     from qtlhpc.methods.cal.simulate import simulate, write_files
 
@@ -49,7 +51,7 @@ loci = "{paths['loci']}"
 targets = "genes"
 permutations = 0
 tolerance_quantile = 0.0
-target_block = 4
+target_block = {args.target_block}
 """)
             prefix = ["mpirun", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py"]
             for stage in ("expression", "cal-prepare"):

@@ -90,7 +90,7 @@ def edit_rows(keep_individuals=None, trait1_values=None, trait1=None):
     return edit
 
 
-def setup(tmp_path, simulated, edit=None, model="random", stages=KINSHIP_RUN) -> Path:
+def write_run_config(tmp_path, simulated, edit=None, model="random", stages=KINSHIP_RUN) -> Path:
     rows = list(csv.reader(simulated.open()))
     if edit is not None:
         rows = edit(rows)
@@ -174,7 +174,7 @@ RUN_CASES = [
 
 @pytest.mark.parametrize("case, edit, model, argv, status, message, check", RUN_CASES, ids=[c[0][:3] for c in RUN_CASES])
 def test_run_case(tmp_path, simulated, case, edit, model, argv, status, message, check):
-    config = setup(tmp_path, simulated, edit, model)
+    config = write_run_config(tmp_path, simulated, edit, model)
     if argv[-1] in ("scan1d", "scan2d"):  # a single scan: genoprob done, nothing else
         assert qtlhpc("run", "genoprob", config, cwd=tmp_path).returncode == 0
     proc = qtlhpc(*argv, config, cwd=tmp_path)
@@ -200,7 +200,7 @@ def test_R10_output_on_the_command_line_is_resolved_like_run_output(tmp_path, si
     """One rule: a relative path is relative to the config file's folder, from the config or from --output."""
     folder = tmp_path / "analysis"
     folder.mkdir()
-    config = setup(folder, simulated, stages='["genoprob"]')
+    config = write_run_config(folder, simulated, stages='["genoprob"]')
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = qtlhpc("run", "genoprob", config, "--output", "from-cli.h5", cwd=elsewhere)
@@ -213,7 +213,7 @@ def test_R10_output_on_the_command_line_is_resolved_like_run_output(tmp_path, si
 @pytest.mark.slow
 def test_skipped_trait_in_a_two_rank_run_matches_one_rank(tmp_path, simulated):
     """The skip is decided on rank 0 and broadcast: 1 and 2 ranks record the same skip and the same scan."""
-    config = setup(tmp_path, simulated, edit_rows(trait1_values=3))
+    config = write_run_config(tmp_path, simulated, edit_rows(trait1_values=3))
     run_mpi(1, ["-m", "qtlhpc", "run", "all", config, "--output", "one.h5"], timeout=300)
     run_mpi(2, ["-m", "qtlhpc", "run", "all", config, "--output", "two.h5"], timeout=300)
     for name in ("varcomp/skipped", "scan1d/skipped_traits", "scan1d/trait_names", "scan1d/lod", "varcomp/variance_ratios"):
@@ -227,7 +227,7 @@ def test_one_and_two_ranks_are_bitwise_equal_with_one_blas_thread_per_rank(tmp_p
     """What the README states: with one BLAS thread per rank (mpirun binds each rank to a core; a plain
     1-rank run needs OPENBLAS_NUM_THREADS=1), every float of varcomp, scan1d and scan2d is bitwise equal
     between 1 and 2 ranks.  Several BLAS threads sum in another order (about 1e-13 relative)."""
-    config = setup(tmp_path, simulated, stages='["genoprob", "kinship", "varcomp", "scan1d", "scan2d"]')
+    config = write_run_config(tmp_path, simulated, stages='["genoprob", "kinship", "varcomp", "scan1d", "scan2d"]')
     one = qtlhpc("run", "all", config, "--output", "one.h5", cwd=tmp_path)  # mpi_env: one BLAS thread
     assert one.returncode == 0, one.stderr[-2000:]
     run_mpi(2, ["-m", "qtlhpc", "run", "all", config, "--output", "two.h5"], timeout=300)
