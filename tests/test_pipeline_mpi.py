@@ -144,7 +144,7 @@ def _bitmap_done(path: Path, stage: str, key: str) -> int:
     try:
         with h5py.File(path, "r", locking=False) as handle:
             return int(handle[f"{stage}/_checkpoint/{key}"][()].sum())
-    except (OSError, KeyError):
+    except (OSError, RuntimeError, KeyError):  # metadata half-written by the run: read again
         return 0
 
 

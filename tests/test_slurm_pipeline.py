@@ -327,7 +327,7 @@ def scan2d_blocks_done(results: Path) -> int:
     try:
         with h5py.File(results, "r", locking=False) as handle:
             return int(handle["scan2d/_checkpoint/pairs"][()].sum())
-    except (OSError, KeyError):
+    except (OSError, RuntimeError, KeyError):  # metadata half-written by the run: read again
         return 0
 
 
