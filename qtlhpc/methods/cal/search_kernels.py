@@ -248,6 +248,35 @@ def upper_bound(f1, f0, values, order, neg_values, neg_order, total, sst, mwin, 
 
 
 @numba.njit(cache=True, inline="always")
+def _classify(m, o0, o1, f1, f0, cp, ng):
+    """Add the strains of word ``m`` to the mask their output falls in once every input but the last is set:
+    ``f1`` fixed at 1, ``f0`` fixed at 0, ``cp`` a copy of the last input, ``ng`` its negation (``o0``, ``o1``:
+    the output with the last input 0 and 1)."""
+    if o0 == o1:
+        if o0 == 1:
+            f1 |= m
+        else:
+            f0 |= m
+    elif o1 == 1:
+        cp |= m
+    else:
+        ng |= m
+    return f1, f0, cp, ng
+
+
+@numba.njit(cache=True, inline="always")
+def _pair_masks(ci, cj, full, out0, out1):
+    """:func:`_classify` over the four genotype combinations of two chosen inputs ``ci``, ``cj``."""
+    f1 = f0 = cp = ng = U64(0)
+    for v in range(2):
+        mi = ci if v == 1 else (~ci) & full
+        for u in range(2):
+            f1, f0, cp, ng = _classify(mi & (cj if u == 1 else (~cj) & full), out0[v, u], out1[v, u],
+                                       f1, f0, cp, ng)
+    return f1, f0, cp, ng
+
+
+@numba.njit(cache=True, inline="always")
 def _tuple_less(a0, a1, a2, b0, b1, b2):
     if a0 != b0:
         return a0 < b0
@@ -307,23 +336,9 @@ def search_e1(cols, n_inputs, first, second, free_slot, const1, out0, out1, less
         ngs = np.empty(n_cols, dtype=np.uint64)
         for i in range(n_cols):
             c = cols[i]
-            f1 = U64(0)
-            f0 = U64(0)
-            cp = U64(0)
-            ng = U64(0)
+            f1 = f0 = cp = ng = U64(0)
             for v in range(2):
-                m = c if v == 1 else (~c) & full
-                o0 = out0[v, 0]
-                o1 = out1[v, 0]
-                if o0 == o1:
-                    if o0 == 1:
-                        f1 |= m
-                    else:
-                        f0 |= m
-                elif o1 == 1:
-                    cp |= m
-                else:
-                    ng |= m
+                f1, f0, cp, ng = _classify(c if v == 1 else (~c) & full, out0[v, 0], out1[v, 0], f1, f0, cp, ng)
             m1s[i] = f1
             cps[i] = cp
             ngs[i] = ng
@@ -402,25 +417,7 @@ def search_e1(cols, n_inputs, first, second, free_slot, const1, out0, out1, less
             if ls and not j < i:
                 continue
             cj = cols[j]
-            f1 = U64(0)
-            f0 = U64(0)
-            cp = U64(0)
-            ng = U64(0)
-            for v in range(2):
-                mi = ci if v == 1 else (~ci) & full
-                for u in range(2):
-                    m = mi & (cj if u == 1 else (~cj) & full)
-                    o0 = out0[v, u]
-                    o1 = out1[v, u]
-                    if o0 == o1:
-                        if o0 == 1:
-                            f1 |= m
-                        else:
-                            f0 |= m
-                    elif o1 == 1:
-                        cp |= m
-                    else:
-                        ng |= m
+            f1, f0, cp, ng = _pair_masks(ci, cj, full, out0, out1)
             m1s[j] = f1
             cps[j] = cp
             ngs[j] = ng
@@ -714,25 +711,7 @@ def search_symmetric(cols, n_inputs, const1, out0, out1, full, lut_s, lut_q, lut
             if all_symmetric and ub1[j] < _threshold(best):
                 break
             cj = cols[j]
-            f1 = U64(0)
-            f0 = U64(0)
-            cp = U64(0)
-            ng = U64(0)
-            for v in range(2):
-                mi = ci if v == 1 else (~ci) & full
-                for u in range(2):
-                    m = mi & (cj if u == 1 else (~cj) & full)
-                    o0 = out0[v, u]
-                    o1 = out1[v, u]
-                    if o0 == o1:
-                        if o0 == 1:
-                            f1 |= m
-                        else:
-                            f0 |= m
-                    elif o1 == 1:
-                        cp |= m
-                    else:
-                        ng |= m
+            f1, f0, cp, ng = _pair_masks(ci, cj, full, out0, out1)
             m1s[j] = f1
             cps[j] = cp
             ngs[j] = ng
