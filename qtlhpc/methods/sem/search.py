@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
+from qtlhpc.methods.sem import gram as G
 from qtlhpc.methods.sem import kernels as K
 from qtlhpc.parallel.rng import unit_rng
 
@@ -114,7 +113,10 @@ class Evaluator:
     """
 
     def __init__(self, Y, X, network: Network, *, seed: int = 0, n_random: int = 0, backend=None,
-                 max_cache: int = 2_000_000, starts: Tuple[str, ...] = ("2sls", "ols"), warm_starts: bool = True):
+                 max_cache: int = 2_000_000, starts: Tuple[str, ...] = ("2sls", "ols"), warm_starts: bool = True,
+                 engine: str = "gram", tol: float = 1e-10):
+        if engine not in ("gram", "reference"):
+            raise ValueError(f"engine {engine!r}: choose 'gram' (compiled, from cross-products) or 'reference'")
         self.Y, self.X = K.centre(Y, X)
         self.N = self.Y.shape[0]
         self.net = network
@@ -125,6 +127,9 @@ class Evaluator:
         self.max_cache = max_cache
         self.starts = tuple(starts)
         self.warm_starts = warm_starts
+        self.engine = engine
+        self.tol = tol  # the fits' stopping rule (kernels.bcd): l changes by < tol * N in a sweep
+        self.S = G.cross_products(self.Y, self.X) if engine == "gram" else None
         self.coef: Dict[tuple, Dict[Tuple[int, int], float]] = {}
         self.fits = 0
         self.evaluations = 0
@@ -135,44 +140,103 @@ class Evaluator:
     def factor_key(members: Tuple[int, ...], gparents, qparents) -> tuple:
         return (members, tuple(gparents(k) for k in members), tuple(qparents(k) for k in members))
 
+    def _coefficients(self, key: tuple) -> Optional[Dict[Tuple[int, int], float]]:
+        """Gene-parent coefficients of a fitted factor of the current model: stored for cyclic factors,
+        recomputed (a regression, a pure function of the key) for a single gene."""
+        known = self.coef.get(key)
+        if known is not None or len(key[0]) > 1 or self.engine != "gram":
+            return known
+        members, gparents, qparents = key
+        stats = G.factor_statistics(self.S, members, lambda k: gparents[0], lambda k: qparents[0], self.net.p, self.N)
+        return stats.gene_coefficients(np.zeros(0))
+
     def factor_loglik(self, members: Tuple[int, ...], gparents, qparents, warm_from: Tuple[tuple, ...] = ()) -> float:
         """l of one factor.  ``warm_from``: keys of the factors of the current model it replaces; when
         given (and ``warm_starts``), the fit starts from their estimates only (the paper's "current
         estimates" start) and is cached under (key, warm_from), a pure function of both."""
         key = self.factor_key(members, gparents, qparents)
-        warm = self.warm_starts and len(members) > 1 and warm_from and all(k in self.coef for k in warm_from)
+        warm = self.warm_starts and len(members) > 1 and bool(warm_from)
         cache_key = (key, warm_from) if warm else key
         value = self.cache.get(cache_key)
         if value is not None:
             return value
+        if self.engine == "gram" and not (self.backend is not None and len(members) > K.DENSE_MAX):
+            value, cache_key = self._fit_gram(key, members, gparents, qparents, warm_from if warm else ())
+        else:
+            value, cache_key = self._fit_reference(key, members, gparents, qparents, warm_from if warm else ())
+        self.fits += 1
+        if len(self.cache) < self.max_cache:
+            self.cache[cache_key] = value
+        return value
+
+    def _warm_coefficients(self, warm_from: Tuple[tuple, ...]) -> Optional[Dict[Tuple[int, int], float]]:
+        known: Dict[Tuple[int, int], float] = {}
+        for old in warm_from:
+            values = self._coefficients(old)
+            if values is None:
+                return None
+            known.update(values)
+        return known
+
+    def _fit_gram(self, key, members, gparents, qparents, warm_from) -> Tuple[float, tuple]:
+        stats = G.factor_statistics(self.S, members, gparents, qparents, self.net.p, self.N)
+        self.under_identified_fits += int(stats.under_identified().any())
+        if len(members) == 1:
+            return stats.loglik(np.zeros(0)), key
+        known = self._warm_coefficients(warm_from) if warm_from else None
+        if known is not None:
+            theta = np.array([known.get((int(members[i]), int(members[j])), 0.0)
+                              for i in range(stats.n) for j in stats.inside[stats.ins_ptr[i]:stats.ins_ptr[i + 1]]])
+            fit = G.fit(stats, [("current", theta)], tol=self.tol)
+            if np.isfinite(fit.loglik):
+                return fit.loglik, (key, warm_from)
+        starts = []
+        for name in self.starts:
+            if name == "2sls":
+                starts.append(("2sls", G.two_stage_least_squares(self.S, stats)))
+            elif name == "ols":
+                starts.append(("ols", G.ols_start(stats)))
+            elif name == "zero":
+                starts.append(("zero", np.zeros(len(stats.inside))))
+            else:
+                raise ValueError(f"unknown start type {name!r}: choose 2sls, ols or zero")
+        if self.n_random:
+            rng = unit_rng(self.seed, "sem-random-start", _crc(key))
+            starts.extend((f"random{j}", np.concatenate([rng.normal(0.0, 0.3, size=int(m))
+                                                         for m in np.diff(stats.ins_ptr)]))
+                          for j in range(self.n_random))
+        fit = G.fit(stats, starts, tol=self.tol)
+        self.coef[key] = stats.gene_coefficients(fit.theta)
+        return fit.loglik, key
+
+    def _fit_reference(self, key, members, gparents, qparents, warm_from) -> Tuple[float, tuple]:
+        """The numpy reference path (:func:`kernels.fit_factor`); also the sparse-LU path of large factors."""
         gp = {k: np.array(gparents(k), dtype=np.int64) for k in members}
         qp = {k: np.array(qparents(k), dtype=np.int64) for k in members}
         array = np.array(members, dtype=np.int64)
-        if warm:
-            known: Dict[Tuple[int, int], float] = {}
-            for old in warm_from:
-                known.update(self.coef[old])
+        cache_key = key
+        fit = None
+        known = self._warm_coefficients(warm_from) if warm_from else None
+        if known is not None:
             inside = set(members)
             betas = [np.array([known.get((k, int(g)), 0.0) for g in gp[k] if int(g) in inside]) for k in members]
             fit = K.fit_factor(self.Y, self.X, array, gp, qp, starts=(), n_random=0,
-                               extra_starts=[("current", betas)])
+                               extra_starts=[("current", betas)], tol=self.tol)
+            cache_key = (key, warm_from)
             if not np.isfinite(fit.loglik):
-                warm = False
-        if not warm:
+                fit = None
+        if fit is None:
             rng = unit_rng(self.seed, "sem-random-start", _crc(key)) if self.n_random and len(members) > 1 else None
             backend = self.backend if len(members) > K.DENSE_MAX else None
             fit = K.fit_factor(self.Y, self.X, array, gp, qp, starts=self.starts,
-                               n_random=self.n_random if len(members) > 1 else 0, rng=rng, backend=backend)
+                               n_random=self.n_random if len(members) > 1 else 0, rng=rng, backend=backend,
+                               tol=self.tol)
             cache_key = key
             if len(members) > 1:
                 self.coef[key] = {(k, int(g)): float(c) for i, k in enumerate(members)
                                   for g, c in zip(gp[k], fit.gene_coef[i])}
-        value = fit.loglik
-        self.fits += 1
         self.under_identified_fits += int(fit.under_identified.any())
-        if len(self.cache) < self.max_cache:
-            self.cache[cache_key] = value
-        return value
+        return fit.loglik, cache_key
 
     def state(self, mask) -> State:
         mask = np.asarray(mask, dtype=bool).copy()
@@ -259,21 +323,54 @@ class Evaluator:
 
 
 def _split(members: Tuple[int, ...], gparents) -> List[Tuple[int, ...]]:
-    """SCCs of the subgraph on ``members`` under the parent function ``gparents``."""
-    index = {v: i for i, v in enumerate(members)}
-    rows, cols = [], []
-    for v in members:
-        for parent in gparents(v):
-            if parent in index:
-                rows.append(index[parent])
-                cols.append(index[v])
-    n = len(members)
-    graph = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    groups: Dict[int, List[int]] = {}
-    for i, label in enumerate(labels):
-        groups.setdefault(int(label), []).append(members[i])
-    return [tuple(g) for g in groups.values()]
+    """SCCs of the subgraph on ``members`` under the parent function ``gparents`` (iterative Tarjan,
+    on the reversed graph: the components are the same)."""
+    inside = set(members)
+    parents = {v: [u for u in gparents(v) if u in inside] for v in members}
+    index: Dict[int, int] = {}
+    low: Dict[int, int] = {}
+    on_stack: set = set()
+    stack: List[int] = []
+    groups: List[Tuple[int, ...]] = []
+    counter = 0
+    for root in members:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            recurse = False
+            nexts = parents[v]
+            while i < len(nexts):
+                u = nexts[i]
+                i += 1
+                if u not in index:
+                    work.append((v, i))
+                    work.append((u, 0))
+                    recurse = True
+                    break
+                if u in on_stack:
+                    low[v] = min(low[v], index[u])
+            if recurse:
+                continue
+            if low[v] == index[v]:
+                group = []
+                while True:
+                    u = stack.pop()
+                    on_stack.discard(u)
+                    group.append(u)
+                    if u == v:
+                        break
+                groups.append(tuple(sorted(group)))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return groups
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +378,10 @@ def _split(members: Tuple[int, ...], gparents) -> List[Tuple[int, ...]]:
 
 class Removability:
     """Which edges of one model may be removed (spec B2.5): keep a path for every required pair and one
-    cis edge per eQTL with cis candidates."""
+    cis edge per eQTL with cis candidates.
+
+    The genes reached from each eQTL in the model are found once; removing an edge can only cut the
+    paths of the eQTL that reach its tail (or own it), so only those are searched again without it."""
 
     def __init__(self, net: Network, mask):
         self.net = net
@@ -293,28 +393,46 @@ class Removability:
         for g, edges in enumerate(net.cis_groups):
             for e in edges:
                 self.group_of[int(e)] = g
+        self._reached: Optional[Dict[int, set]] = None
+
+    def _graph(self):
+        net = self.net
+        children: Dict[int, List[Tuple[int, int]]] = {}
+        for e in np.flatnonzero(self.mask[: net.d_gene]).tolist():
+            t, h = net.gene_edges[e]
+            children.setdefault(int(t), []).append((int(h), e))
+        qtl_children: Dict[int, List[Tuple[int, int]]] = {}
+        for e in np.flatnonzero(self.mask[net.d_gene:]).tolist():
+            x, h = net.qtl_edges[e]
+            qtl_children.setdefault(int(x), []).append((int(h), e + net.d_gene))
+        return children, qtl_children
+
+    def _reach(self, qtl: int, without: int = -1) -> set:
+        seen = {h for h, e in self._qtl_children.get(qtl, ()) if e != without}
+        queue = deque(seen)
+        children = self._children
+        while queue:
+            node = queue.popleft()
+            for nxt, e in children.get(node, ()):
+                if e != without and nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return seen
 
     def _paths_kept(self, without: int) -> bool:
+        if self._reached is None:
+            self._children, self._qtl_children = self._graph()
+            self._reached = {qtl: self._reach(qtl) for qtl in self.by_qtl}
         net = self.net
-        mask = self.mask.copy()
-        mask[without] = False
-        ge, qe = net.edges_of(mask)
-        children: Dict[int, List[int]] = {}
-        for t, h in ge:
-            children.setdefault(int(t), []).append(int(h))
-        qtl_children: Dict[int, List[int]] = {}
-        for x, h in qe:
-            qtl_children.setdefault(int(x), []).append(int(h))
-        for qtl, targets in self.by_qtl.items():
-            seen = set(qtl_children.get(qtl, ()))
-            queue = deque(seen)
-            while queue:
-                node = queue.popleft()
-                for nxt in children.get(node, ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        queue.append(nxt)
-            if any(t not in seen for t in targets):
+        if without >= net.d_gene:
+            own = int(net.qtl_edges[without - net.d_gene][0])
+            affected = [own] if own in self.by_qtl else []
+        else:
+            tail = int(net.gene_edges[without][0])
+            affected = [qtl for qtl, reached in self._reached.items() if tail in reached]
+        for qtl in affected:
+            reached = self._reach(qtl, without)
+            if any(t not in reached for t in self.by_qtl[qtl]):
                 return False
         return True
 
@@ -443,27 +561,33 @@ def occam_window(evaluator: Evaluator, options: SearchOptions, *, path: int = 0,
 
             for e, d12 in zip(order, values):
                 e = int(e)
-                if not d12 < 0 and not d12 < t_ow:
+                if d12 < t_ow:
+                    action = "strong"
+                elif t_ow < d12 < ic_min:
+                    action = "keep"
+                elif ic_min < d12 < 0 and options.w > 0 and \
+                        unit_rng(seed, "sem-branch", path, _crc(k1), e).random() < options.w:
+                    action = "branch"
+                else:
                     continue
+                # the rule is checked only for an edge that would act (the draw is keyed, so skipping
+                # it for other edges changes nothing)
                 if removal is not None and not removal.removable(e):
                     continue
                 m2 = m1.copy()
                 m2[e] = not m2[e]
-                if d12 < t_ow:
+                if action == "strong":
                     accepted.pop(k1, None)
                     add(m2)
                     keep = None
                     ic_min = -math.inf
-                elif t_ow < d12 < ic_min:
+                elif action == "keep":
                     ic_min = d12
                     keep = m2
                     accepted.pop(k1, None)
-                elif ic_min < d12 < 0:
-                    if options.w > 0:
-                        draw = unit_rng(seed, "sem-branch", path, _crc(k1), e).random()
-                        if draw < options.w:
-                            accepted.pop(k1, None)
-                            add(m2)
+                else:
+                    accepted.pop(k1, None)
+                    add(m2)
             if keep is not None:
                 add(keep)
 
