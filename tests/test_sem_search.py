@@ -113,6 +113,12 @@ def test_guard_rail_is_reported():
     net = _net()
     result = S.search(Y, X, net, S.SearchOptions(max_evaluations=5))
     assert result.guards == ["max_evaluations"]
+    # the path still reports the best model it evaluated (the EDN itself here), with its IC
+    evaluator = S.Evaluator(Y, X, net)
+    state = evaluator.state(net.full())
+    assert len(result.paths[0].accepted) == 1
+    assert np.array_equal(result.best.mask, net.full())
+    assert result.best.ic == pytest.approx(-2 * state.loglik + state.n_params * math.log(len(Y)))
 
 
 def test_bic_delta_is_sparser_and_recovers_planted_edges():

@@ -123,6 +123,10 @@ class ProblemSize:
     batch: int = 50
     permutation_scans: tuple = ("1d",)
     n_window_variants: Optional[float] = None  # mean variants in a gene's cis window (population cis-eQTL)
+    n_sem_paths: Optional[int] = None   # SEM search paths ([sem_search] n_paths)
+    n_edn_genes: Optional[int] = None   # SEM: genes, eQTL nodes and edges of the EDN (from a complete sem-edn)
+    n_edn_eqtl: Optional[int] = None
+    n_edn_edges: Optional[int] = None
 
     @property
     def positions(self) -> int:
@@ -317,6 +321,11 @@ def _problem_for_config(config) -> tuple:
     if expression_sizes is not None:   # an expression config: genes are the traits, variants or markers the loci
         settings = {name: config.section(name) for name, declared in sections().items() if not declared.optional}
         size = problem_from_config(settings, **expression_sizes)
+        import dataclasses
+
+        from qtlhpc.methods.sem.plan import edn_sizes
+
+        size = dataclasses.replace(size, **edn_sizes(config, run_stages(config)))
         description = (f"{size.n_traits} genes, {size.n_individuals} samples, {size.n_markers} variants or markers"
                        + (f", {size.n_window_variants:.0f} variants per cis window on average"
                           if size.n_window_variants is not None else ""))

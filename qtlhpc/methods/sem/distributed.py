@@ -134,3 +134,102 @@ def merge_path_files(checkpoint_dir, path_ids: Sequence[int], sig: str, delta: f
             f"SEM search paths missing in {checkpoint_dir} (or made with other inputs): {missing}; rerun those "
             f"array units")
     return S.SearchResult(results, delta)
+
+
+# --------------------------------------------------------------------------------------------------
+# Paths as fixed-shape records (the stages' checkpoint blocks) and the summary over all paths
+
+#: guard rails of :class:`~qtlhpc.methods.sem.search.PathResult`, stored as codes 1, 2, ... (0: none)
+GUARDS = ("max_candidates", "max_evaluations")
+#: the per-path datasets of stage sem-search (first axis: path)
+PATH_FIELDS = ("path_n_accepted", "path_evaluations", "path_models_visited", "path_guard", "path_edge_count",
+               "accepted_mask", "accepted_loglik", "accepted_n_params", "accepted_ic")
+
+
+def path_shapes(n_paths: int, d: int, keep: int) -> dict:
+    """Shapes of :data:`PATH_FIELDS` for ``n_paths`` paths, ``d`` edges and ``keep`` stored models per path."""
+    shapes = {name: (n_paths,) for name in PATH_FIELDS[:4]}
+    shapes.update(path_edge_count=(n_paths, d), accepted_mask=(n_paths, keep, d), accepted_loglik=(n_paths, keep),
+                  accepted_n_params=(n_paths, keep), accepted_ic=(n_paths, keep))
+    return shapes
+
+
+def path_record(result: S.PathResult, d: int, keep: int) -> dict:
+    """One path as arrays of :data:`PATH_FIELDS` (without the path axis): its accepted models best first, the
+    first ``keep`` of them stored, the edge counts over all of them."""
+    accepted = result.accepted            # sorted by (IC, model key)
+    masks = np.array([a.mask for a in accepted], dtype=bool).reshape(-1, d)
+    stored = accepted[:keep]
+    mask = np.zeros((keep, d), dtype=bool)
+    loglik, ic = np.full(keep, np.nan), np.full(keep, np.nan)
+    n_params = np.full(keep, -1, dtype=np.int64)
+    for j, a in enumerate(stored):
+        mask[j], loglik[j], n_params[j], ic[j] = a.mask, a.loglik, a.n_params, a.ic
+    guard = GUARDS.index(result.guard) + 1 if result.guard else 0
+    return {"path_n_accepted": np.int64(len(accepted)), "path_evaluations": np.int64(result.evaluations),
+            "path_models_visited": np.int64(result.models_visited), "path_guard": np.int64(guard),
+            "path_edge_count": masks.sum(axis=0).astype(np.int64), "accepted_mask": mask, "accepted_loglik": loglik,
+            "accepted_n_params": n_params, "accepted_ic": ic}
+
+
+def summarise(records: dict, network: S.Network, Y, X) -> dict:
+    """The models over all paths, the best model refitted for its coefficients, the inclusion frequencies.
+
+    ``records``: :data:`PATH_FIELDS` with a leading path axis.  Distinct models keep the first path's numbers
+    (as :attr:`SearchResult.accepted`) and are sorted by (IC, model key); the inclusion frequency of an edge
+    is its share of all (path, accepted model) pairs, stored or not.  Without any accepted model (guard rails
+    stopped every path first) the models are empty and the best model's numbers NaN (its mask empty).
+    """
+    from qtlhpc.methods.sem import kernels as K
+
+    n_paths, keep, d = records["accepted_mask"].shape
+    unique = {}
+    for k in range(n_paths):
+        for j in range(keep):
+            if records["accepted_n_params"][k, j] < 0:
+                continue
+            mask = records["accepted_mask"][k, j]
+            key = S.model_key(mask)
+            if key in unique:
+                unique[key][4] += 1
+            else:
+                unique[key] = [mask, float(records["accepted_loglik"][k, j]),
+                               int(records["accepted_n_params"][k, j]), float(records["accepted_ic"][k, j]), 1]
+    order = sorted(unique, key=lambda key: (unique[key][3], key))
+    models = [unique[key] for key in order]
+    total = int(records["path_n_accepted"].sum())
+    frequency = records["path_edge_count"].sum(axis=0) / max(total, 1)
+    if not models:      # guard rails stopped every path before a model stayed accepted
+        return {"model_mask": np.zeros((0, d), dtype=bool), "model_loglik": np.zeros(0),
+                "model_n_params": np.zeros(0, dtype=np.int64), "model_ic": np.zeros(0),
+                "model_paths": np.zeros(0, dtype=np.int64), "inclusion_frequency": frequency,
+                "best_mask": np.zeros(d, dtype=bool), "best_coefficient": np.full(d, np.nan),
+                "best_sigma2": np.full(network.p, np.nan), "best_in_cycle": np.zeros(d, dtype=bool),
+                "best_under_identified": np.zeros(network.p, dtype=bool), "best_loglik": np.float64(np.nan),
+                "best_ic": np.float64(np.nan), "best_n_params": np.int64(-1), "best_fit_loglik": np.float64(np.nan)}
+    best = models[0]
+    gene_edges, qtl_edges = network.edges_of(best[0])
+    fit = K.fit_model(Y, X, gene_edges, qtl_edges)
+    coefficient = np.full(d, np.nan)
+    for e, (t, h) in enumerate(network.gene_edges):
+        if best[0][e]:
+            coefficient[e] = fit.B[h, t]
+    for j, (x, h) in enumerate(network.qtl_edges):
+        if best[0][network.d_gene + j]:
+            coefficient[network.d_gene + j] = fit.F[h, x]
+    _, labels = K.strong_components(network.p, gene_edges)
+    sizes = np.bincount(labels, minlength=network.p)
+    in_cycle = np.zeros(d, dtype=bool)
+    for e, (t, h) in enumerate(network.gene_edges):
+        in_cycle[e] = bool(best[0][e] and labels[t] == labels[h] and sizes[labels[t]] > 1)
+    flagged = np.zeros(network.p, dtype=bool)
+    flagged[fit.under_identified] = True
+    return {"model_mask": np.array([m[0] for m in models], dtype=bool).reshape(-1, d),
+            "model_loglik": np.array([m[1] for m in models]), "model_n_params": np.array([m[2] for m in models],
+                                                                                          dtype=np.int64),
+            "model_ic": np.array([m[3] for m in models]), "model_paths": np.array([m[4] for m in models],
+                                                                                  dtype=np.int64),
+            "inclusion_frequency": frequency, "best_mask": best[0].astype(bool), "best_coefficient": coefficient,
+            "best_sigma2": fit.sigma2, "best_in_cycle": in_cycle, "best_under_identified": flagged,
+            "best_loglik": np.float64(best[1]), "best_ic": np.float64(best[3]), "best_n_params": np.int64(best[2]),
+            "best_fit_loglik": np.float64(fit.loglik)}

@@ -103,6 +103,8 @@ class State:
     factor_ll: List[float]
     loglik: float
     n_params: int
+    keys: List[tuple] = field(default_factory=list)        # the factors' cache keys
+    children: Optional[Dict[int, List[int]]] = None          # gene -> its gene children (built when needed)
 
 
 class Evaluator:
@@ -131,6 +133,8 @@ class Evaluator:
         self.tol = tol  # the fits' stopping rule (kernels.bcd): l changes by < tol * N in a sweep
         self.S = G.cross_products(self.Y, self.X) if engine == "gram" else None
         self.coef: Dict[tuple, Dict[Tuple[int, int], float]] = {}
+        # l of the new factor(s) of a flip that touches one factor: a function of (edge, that factor's key)
+        self.flips: Dict[Tuple[int, tuple], float] = {}
         self.fits = 0
         self.evaluations = 0
         self.under_identified_fits = 0
@@ -255,22 +259,25 @@ class Evaluator:
         for i, f in enumerate(factors):
             factor_of[list(f)] = i
         ll = [self.factor_loglik(f, gpar.__getitem__, qpar.__getitem__) for f in factors]
-        return State(mask, gpar, qpar, factor_of, factors, ll, float(sum(ll)), int(mask.sum()) + net.p)
+        keys = [self.factor_key(f, gpar.__getitem__, qpar.__getitem__) for f in factors]
+        return State(mask, gpar, qpar, factor_of, factors, ll, float(sum(ll)), int(mask.sum()) + net.p, keys)
 
     # -- one-edge changes
-    def _reach(self, state: State, start: int, forward: bool, limit: Optional[set] = None) -> set:
-        children: Dict[int, List[int]] = {}
-        for k in range(self.net.p):
-            for parent in state.gparents[k]:
-                if forward:
-                    children.setdefault(parent, []).append(k)
-                else:
-                    children.setdefault(k, []).append(parent)
+    def _reach(self, state: State, start: int, forward: bool) -> set:
+        if state.children is None:
+            state.children = {}
+            for k in range(self.net.p):
+                for parent in state.gparents[k]:
+                    state.children.setdefault(parent, []).append(k)
+        if forward:
+            links = state.children
+        else:
+            links = {k: list(state.gparents[k]) for k in range(self.net.p)}
         seen = {start}
         queue = deque([start])
         while queue:
             node = queue.popleft()
-            for nxt in children.get(node, ()):
+            for nxt in links.get(node, ()):
                 if nxt not in seen:
                     seen.add(nxt)
                     queue.append(nxt)
@@ -282,44 +289,51 @@ class Evaluator:
         net = self.net
         present = bool(state.mask[edge])
         if edge >= net.d_gene:
-            qtl, head = (int(v) for v in net.qtl_edges[edge - net.d_gene])
-            new_q = set(state.qparents[head])
-            new_q.symmetric_difference_update({qtl})
-            new_q = tuple(sorted(new_q))
+            head = int(net.qtl_edges[edge - net.d_gene][1])
             f = int(state.factor_of[head])
-            old_key = self.factor_key(state.factors[f], state.gparents.__getitem__, state.qparents.__getitem__)
-            value = self.factor_loglik(state.factors[f], state.gparents.__getitem__,
-                                       lambda k: new_q if k == head else state.qparents[k], (old_key,))
-            return state.loglik - state.factor_ll[f] + value
+            return state.loglik - state.factor_ll[f] + self._one_factor_flip(state, edge, f)
         tail, head = (int(v) for v in net.gene_edges[edge])
-        new_g = set(state.gparents[head])
-        new_g.symmetric_difference_update({tail})
-        new_g = tuple(sorted(new_g))
-        gparents = lambda k: new_g if k == head else state.gparents[k]  # noqa: E731
         f_head, f_tail = int(state.factor_of[head]), int(state.factor_of[tail])
-        old = {f_head}
-        if present:
-            members = state.factors[f_head]
-            if f_tail == f_head:
-                new_factors = _split(members, gparents)
-            else:
-                new_factors = [members]
-        else:
-            if f_tail == f_head:
-                new_factors = [state.factors[f_head]]
-            else:
-                down = self._reach(state, head, True)
-                if tail in down:
-                    up = self._reach(state, tail, False)
-                    merged = sorted(down & up)
-                    old = {int(state.factor_of[v]) for v in merged}
-                    new_factors = [tuple(merged)]
-                else:
-                    new_factors = [state.factors[f_head]]
-        old_keys = tuple(self.factor_key(state.factors[f], state.gparents.__getitem__, state.qparents.__getitem__)
-                         for f in sorted(old))
-        value = sum(self.factor_loglik(m, gparents, state.qparents.__getitem__, old_keys) for m in new_factors)
+        if present or f_tail == f_head:
+            return state.loglik - state.factor_ll[f_head] + self._one_factor_flip(state, edge, f_head)
+        down = self._reach(state, head, True)
+        if tail not in down:
+            return state.loglik - state.factor_ll[f_head] + self._one_factor_flip(state, edge, f_head)
+        # the new edge closes a cycle: the factors on it merge
+        up = self._reach(state, tail, False)
+        merged = tuple(sorted(down & up))
+        old = sorted({int(state.factor_of[v]) for v in merged})
+        new_g = tuple(sorted(set(state.gparents[head]) | {tail}))
+        gparents = lambda k: new_g if k == head else state.gparents[k]  # noqa: E731
+        old_keys = tuple(state.keys[f] for f in old)
+        value = self.factor_loglik(merged, gparents, state.qparents.__getitem__, old_keys)
         return state.loglik - sum(state.factor_ll[f] for f in old) + value
+
+    def _one_factor_flip(self, state: State, edge: int, f: int) -> float:
+        """l of the factor(s) that replace factor ``f`` when ``edge`` (whose head is in it) flips; a
+        removal inside a cycle may split it.  Memoised by (edge, the factor's key)."""
+        memo = (edge, state.keys[f])
+        value = self.flips.get(memo)
+        if value is not None:
+            return value
+        net = self.net
+        members = state.factors[f]
+        old_keys = (state.keys[f],)
+        if edge >= net.d_gene:
+            qtl, head = (int(v) for v in net.qtl_edges[edge - net.d_gene])
+            new_q = tuple(sorted(set(state.qparents[head]) ^ {qtl}))
+            value = self.factor_loglik(members, state.gparents.__getitem__,
+                                       lambda k: new_q if k == head else state.qparents[k], old_keys)
+        else:
+            tail, head = (int(v) for v in net.gene_edges[edge])
+            new_g = tuple(sorted(set(state.gparents[head]) ^ {tail}))
+            gparents = lambda k: new_g if k == head else state.gparents[k]  # noqa: E731
+            removal_inside = bool(state.mask[edge]) and int(state.factor_of[tail]) == f
+            new_factors = _split(members, gparents) if removal_inside else [members]
+            value = sum(self.factor_loglik(m, gparents, state.qparents.__getitem__, old_keys) for m in new_factors)
+        if len(self.flips) < self.max_cache:
+            self.flips[memo] = value
+        return value
 
 
 def _split(members: Tuple[int, ...], gparents) -> List[Tuple[int, ...]]:
@@ -537,6 +551,8 @@ def occam_window(evaluator: Evaluator, options: SearchOptions, *, path: int = 0,
             state = evaluator.state(m1)
             ic1 = K.information_criterion(state.loglik, state.n_params, N, options.delta)
             accepted[k1] = Accepted(m1.copy(), state.loglik, state.n_params, ic1)
+            if best_seen[0] is None or (ic1, k1) < (best_seen[0].ic, model_key(best_seen[0].mask)):
+                best_seen[0] = accepted[k1]
             if direction == "down":
                 flippable = np.flatnonzero(m1)
             else:
@@ -591,9 +607,14 @@ def occam_window(evaluator: Evaluator, options: SearchOptions, *, path: int = 0,
             if keep is not None:
                 add(keep)
 
+    best_seen: List[Optional[Accepted]] = [None]
     run("down", [start])
-    if options.up:
+    if options.up and not (guard and not accepted):
         run("up", [a.mask for a in accepted.values()])
+    if not accepted and best_seen[0] is not None:
+        # a guard rail stopped the path before the models it queued were visited: keep the best
+        # model it did evaluate, so that every path reports one (PathResult.guard says why)
+        accepted[model_key(best_seen[0].mask)] = best_seen[0]
     result = PathResult(path, sorted(accepted.values(), key=lambda a: (a.ic, model_key(a.mask))),
                         evaluations, len(visited), guard)
     return result
