@@ -153,9 +153,11 @@ best = blockmix.best_per_k(starts)[3]
 null = blockmix.fit_null(data.expression, best.mu, best.var, best.rho, best.pi)
 scan = blockmix.scan_positions(data.expression, geno.probs, null, comm=comm)
 maxima = blockmix.permutation_maxima(data.expression, geno.probs, null, 4, [0, 1, 2, 3], comm=comm)
+boot = blockmix.bootstrap_replicates(np.ascontiguousarray(geno.probs[:, 2]), scan[2].mu, scan[2].var, scan[2].rho,
+                                     30, ("iii", 0, 2, -1), 4, 2, 5, [0, 1, 2, 3, 4], comm=comm)
 if comm.Get_rank() == 0:
     np.savez(sys.argv[1], cl=[s.cl for s in starts], lr=[scan[p].lr for p in sorted(scan)],
-             mu=np.array([scan[p].mu for p in sorted(scan)]), maxima=maxima)
+             mu=np.array([scan[p].mu for p in sorted(scan)]), maxima=maxima, boot=boot)
 """
 
 
@@ -181,6 +183,10 @@ def test_api_same_numbers_at_1_2_3_ranks(tmp_path, n_ranks):
     np.testing.assert_array_equal(found["lr"], lr)
     maxima = [fitting.permutation_maximum(data.expression, geno.probs, null, 4, r) for r in range(4)]
     np.testing.assert_array_equal(found["maxima"], np.array(maxima, dtype=float))
+    at = fitting.fit_position(data.expression, np.ascontiguousarray(geno.probs[:, 2]), null)
+    boot = [fitting.bootstrap_lr(np.ascontiguousarray(geno.probs[:, 2]), at.mu, at.var, at.rho, 30, "iii", 0, 2, -1,
+                                 4, 2, 5, r) for r in range(5)]
+    np.testing.assert_array_equal(found["boot"], boot)
 
 
 @pytest.fixture(scope="module")

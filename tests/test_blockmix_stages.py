@@ -19,6 +19,7 @@ from qtlhpc.io.writers import write_matrix_tsv, write_rqtl_csv
 from qtlhpc.methods.blockmix import fitting
 from qtlhpc.methods.blockmix.drivers.permutations import thresholds
 from qtlhpc.methods.blockmix.simulate import Design, simulate
+from qtlhpc.methods.blockmix.spots import group_spots
 
 DESIGN = Design(n_individuals=60, n_genes=40, n_clusters=3, effect_sd=0.8, baseline_range=2.0)
 SEED = 3
@@ -27,8 +28,10 @@ STAGES = {
     "blockmix-select": ("k", "start", "cl", "bic", "iterations", "bic_curve", "k_hat", "mu", "var", "rho", "labels"),
     "blockmix-scan": ("lr", "cl_alt", "mu", "var", "rho", "iterations", "null_cl", "null_mu"),
     "blockmix-permutations": ("max_lr", "argmax", "thresholds"),
-    "blockmix-tests": ("peak_position", "lr", "pvalue", "reject", "n_affected"),
+    "blockmix-tests": ("peak_position", "lr", "pvalue", "reject", "n_affected", "constrained_mu", "bootstrap_lr",
+                       "bootstrap_pvalue", "network_corr", "network_difference_pvalue"),
 }
+BOOTSTRAP = 3
 
 
 def write_inputs(directory):
@@ -78,6 +81,7 @@ alpha = 0.2
 
 [blockmix_tests]
 max_positions = 1
+bootstrap = {BOOTSTRAP}
 """)
     return config
 
@@ -135,6 +139,42 @@ def test_stored_numbers_are_the_api_numbers(serial_run):
     assert values["blockmix-scan/lr"].max() > max(maxima)
     assert len(values["blockmix-tests/peak_position"]) == 1
     assert np.all(values["blockmix-tests/lr"] > -1e-6 * abs(values["blockmix-scan/cl_alt"].max()))
+    check_tests_stage(values, Y, geno.probs, null)
+    # spots: the positions at or above the threshold at alpha = 0.2 (the last level), grouped
+    spots = group_spots(np.full(len(lr), "1"), lr, values["blockmix-permutations/thresholds"][-1])
+    with h5py.File(directory / "results.h5", "r", locking=False) as h5:
+        tests = h5["blockmix-tests"]
+        assert tests["spot_label"][()].astype(str).tolist() == spots.label.tolist() and len(spots.label) >= 1
+        for name in ("first", "last", "best", "count"):
+            np.testing.assert_array_equal(tests[f"spot_{name}"][()], getattr(spots, name))
+        assert tests["peak_spot"][()].tolist() == [0]
+
+
+def check_tests_stage(values, Y, probs, null):
+    """blockmix-tests: each constrained fit, bootstrap replicate and network equals the API's."""
+    from qtlhpc.methods.blockmix import kernels, networks
+
+    position = int(values["blockmix-tests/peak_position"][0])
+    pi = np.ascontiguousarray(probs[:, position])
+    mu, var, rho = (values[f"blockmix-scan/{name}"][position] for name in ("mu", "var", "rho"))
+    full = fitting.PositionFit(values["blockmix-scan/lr"][position], values["blockmix-scan/cl_alt"][position],
+                               np.nan, mu, var, rho, 0, True, False, np.empty((0, 3)))
+    units = fitting.test_units(2, 3)
+    boot = values["blockmix-tests/bootstrap_lr"][0]
+    assert boot.shape == (len(units), BOOTSTRAP)
+    for t, unit in enumerate(units):
+        lr, fit = fitting.constrained_lr(Y, pi, full, *unit, null=null)
+        assert values["blockmix-tests/lr"][0, t] == lr
+        np.testing.assert_array_equal(values["blockmix-tests/constrained_mu"][0, t], fit.mu)
+        want = [fitting.bootstrap_lr(pi, fit.mu, fit.var, fit.rho, Y.shape[1], *unit, SEED, position, t, r)
+                for r in range(BOOTSTRAP)]
+        np.testing.assert_array_equal(boot[t], want)
+    np.testing.assert_array_equal(values["blockmix-tests/bootstrap_pvalue"][0],
+                                  fitting.bootstrap_pvalue(values["blockmix-tests/lr"][0], boot))
+    column = kernels.posterior(kernels.estep_stats(Y, pi, rho, mu, var), pi, rho).column
+    found = networks.genotype_networks(Y, column, pi)
+    np.testing.assert_array_equal(values["blockmix-tests/network_corr"][0], found.corr)
+    np.testing.assert_array_equal(values["blockmix-tests/network_difference_pvalue"][0], found.pvalue)
 
 
 @pytest.mark.parametrize("n_ranks", RANK_COUNTS)
@@ -208,15 +248,51 @@ def test_a_killed_scan_resumes_to_the_same_numbers(serial_run, tmp_path):
         assert same(value, serial_run[3][name]), name
 
 
+@pytest.mark.slow
+def test_a_killed_bootstrap_resumes_to_the_same_numbers(serial_run, tmp_path):
+    """SIGKILL during the bootstrap blocks of blockmix-tests (after at least 2 of its 12 blocks); the rerun keeps
+    the finished blocks and ends with the uninterrupted run's numbers."""
+    write_inputs(tmp_path)
+    config = write_config(tmp_path)
+    for stage in ("expression", "genoprob", "blockmix-select", "blockmix-scan", "blockmix-permutations"):
+        qtlhpc("run", stage, config)
+    results = tmp_path / "results.h5"
+    env = dict(os.environ, QTLHPC_BLOCK_DELAY="0.5")
+    proc = subprocess.Popen([sys.executable, "-m", "qtlhpc", "run", "blockmix-tests", config], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, done = time.monotonic() + 120, 0
+    key = "blockmix-tests/_checkpoint/bootstrap"
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with h5py.File(results, "r", locking=False) as h5:
+                done = int(h5[key][()].sum()) if key in h5 else 0
+        except (OSError, RuntimeError, KeyError):  # metadata half-written by the run: read again
+            done = 0
+        if done >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 2 <= done < 12, done
+    resumed = qtlhpc("run", "blockmix-tests", config)
+    assert "resumes" in resumed.stderr
+    values = stored(results, {"blockmix-tests": STAGES["blockmix-tests"]})
+    for name, value in values.items():
+        assert same(value, serial_run[3][name]), name
+
+
 def test_report_draws_the_blockmix_section(serial_run, tmp_path):
     directory = serial_run[0]
     out = tmp_path / "report"
     qtlhpc("report", directory / "results.h5", "-o", out)
     page = (out / "index.html").read_text()
     assert "Block-mixture eQTL clustering" in page
-    for name in ("blockmix_bic.png", "blockmix_profile.png", "blockmix_heatmap.png", "blockmix_affected.png"):
+    for name in ("blockmix_bic.png", "blockmix_profile.png", "blockmix_heatmap.png", "blockmix_affected.png",
+                 "blockmix_distances.png", "blockmix_networks.png"):
         assert (out / name).stat().st_size > 1000 and name in page
     assert f"K-hat = {DESIGN.n_clusters} gene clusters" in page
+    assert "clusters affected (bootstrap, B = 3)" in page and "differs most between genotypes" in page
+    assert "Spots: significant positions" in page
 
 
 def test_bad_expression_value_is_named(tmp_path):

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from qtlhpc.methods.blockmix.fitting import (
-    EMSettings, NullFit, PositionFit, StartResult, fit_position, fit_start, permutation_maximum)
+    EMSettings, NullFit, PositionFit, StartResult, bootstrap_lr, fit_position, fit_start, permutation_maximum)
 from qtlhpc.parallel.schedule import map_units
 
 
@@ -46,3 +46,15 @@ def permutation_maxima(Y: np.ndarray, probs: np.ndarray, null: NullFit, seed: in
     found = map_units(lambda r: permutation_maximum(Y, probs, null, seed, r, settings, YT), permutation_ids, comm,
                       claimed=True)
     return np.array([found[int(r)] for r in permutation_ids], dtype=float)
+
+
+def bootstrap_replicates(pi: np.ndarray, constrained_mu: np.ndarray, constrained_var: np.ndarray,
+                         constrained_rho: np.ndarray, n_genes: int, test: Sequence, seed: int, position: int,
+                         test_id: int, replicates: Sequence[int], settings: EMSettings = EMSettings(),
+                         comm=None) -> np.ndarray:
+    """The bootstrap LRs of one stage-4 test (``test = (kind, cluster, other, genotype)``) at one position, one
+    per replicate id in the order given; replicates are claimed by the ranks (stream keyed by (position,
+    test_id, replicate), see :func:`qtlhpc.methods.blockmix.fitting.bootstrap_lr`)."""
+    found = map_units(lambda r: bootstrap_lr(pi, constrained_mu, constrained_var, constrained_rho, n_genes, *test,
+                                             seed, position, test_id, r, settings), replicates, comm, claimed=True)
+    return np.array([found[int(r)] for r in replicates], dtype=float)

@@ -254,14 +254,91 @@ def test_units(n_genotypes: int, n_clusters: int):
     return units
 
 
+#: a constrained fit whose cl exceeds the full fit's by more than this fraction of |cl| is a convergence failure
+FAILURE_TOLERANCE = 2e-6
+
+
 def constrained_lr(Y: np.ndarray, pi: np.ndarray, full: PositionFit, test: str, cluster: int, other: int,
-                   genotype: int, settings: EMSettings = EMSettings(), YT: Optional[np.ndarray] = None):
+                   genotype: int, settings: EMSettings = EMSettings(), YT: Optional[np.ndarray] = None,
+                   null: Optional[NullFit] = None):
     """``(LR, constrained fit)`` of one stage-4 hypothesis (spec A2.4): ECM from the full fit with its means
-    projected onto the constraint (weights var / N from the full fit's column sizes)."""
+    projected onto the constraint (weights var / N from the full fit's column sizes).
+
+    With ``null`` (the test-(i) null fit), a failure (LR below ``-FAILURE_TOLERANCE |cl|``: the constrained fit
+    beat the full one, so the full fit was a poorer local maximum) is rerun from the null's parameters projected
+    onto the constraint (spec A2.4), and the fit with the larger cl is kept."""
     Q, K = full.mu.shape
     L = kernels.constraint_rows(test, Q, K, cluster=max(cluster, 0), other=max(other, 0), genotype=max(genotype, 0))
     weight = np.maximum(full.rho[None, :] * Y.size * pi.mean(axis=0)[:, None], 1e-12)
     mu0 = kernels.project_means(full.mu, full.var / weight, L)
-    fit = kernels.fit_em(Y, pi, mu0, full.var, full.rho, constraints=L, variance=settings.variance,
-                         parts=settings.parts, tol=settings.tol, max_iter=settings.max_iter, YT=YT)
+    common = dict(constraints=L, variance=settings.variance, parts=settings.parts, tol=settings.tol,
+                  max_iter=settings.max_iter, YT=YT)
+    fit = kernels.fit_em(Y, pi, mu0, full.var, full.rho, **common)
+    if null is not None and failed_fit(2.0 * (full.cl_alt - fit.cl), full.cl_alt):
+        mu1 = np.tile(null.mu, (Q, 1))
+        var1 = np.tile(null.var, (Q, 1))
+        weight1 = np.maximum(null.rho[None, :] * Y.size * pi.mean(axis=0)[:, None], 1e-12)
+        rerun = kernels.fit_em(Y, pi, kernels.project_means(mu1, var1 / weight1, L), var1, null.rho, **common)
+        if rerun.cl > fit.cl:
+            fit = rerun
     return 2.0 * (full.cl_alt - fit.cl), fit
+
+
+def failed_fit(lr: float, cl_full: float) -> bool:
+    """``LR = 2 (cl_full - cl_constrained)`` below ``-FAILURE_TOLERANCE |cl_full|``: the constrained fit beat the
+    full one (the rule the stage always used to flag ``failed``)."""
+    return bool(lr < -FAILURE_TOLERANCE * abs(cl_full))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# stage 4: the parametric bootstrap of tests (ii)-(iv) (spec A3 notes)
+
+
+def simulate_block(rng: np.random.Generator, pi: np.ndarray, mu: np.ndarray, var: np.ndarray, rho: np.ndarray,
+                   n_genes: int):
+    """One data set of the block mixture (spec A1.2) at a position: gene clusters drawn from ``rho``, each
+    individual's genotype drawn from its row of ``pi (n, Q)``, cells ``N(mu_ql, var_ql)``.  Draw order: gene
+    clusters, genotypes, then the ``(n, n_genes)`` standard normals row by row.  Returns ``(Y, genotypes,
+    clusters)``."""
+    n, Q = pi.shape
+    K = len(rho)
+    clusters = np.searchsorted(np.cumsum(rho) / np.sum(rho), rng.random(n_genes), side="right")
+    clusters = np.minimum(clusters, K - 1)
+    cumulative = np.cumsum(pi, axis=1) / pi.sum(axis=1, keepdims=True)
+    genotypes = np.minimum((rng.random(n)[:, None] >= cumulative).sum(axis=1), Q - 1)
+    noise = rng.standard_normal((n, n_genes))
+    Y = mu[genotypes][:, clusters] + noise * np.sqrt(var[genotypes][:, clusters])
+    return Y, genotypes, clusters
+
+
+def bootstrap_lr(pi: np.ndarray, constrained_mu: np.ndarray, constrained_var: np.ndarray,
+                 constrained_rho: np.ndarray, n_genes: int, test: str, cluster: int, other: int, genotype: int,
+                 seed: int, position: int, test_id: int, replicate: int,
+                 settings: EMSettings = EMSettings()) -> float:
+    """The LR of one parametric-bootstrap replicate of a stage-4 test (spec A3 notes, [X]).
+
+    The data are simulated from the constrained (H0) fit at the position with :func:`simulate_block`, stream
+    ``unit_rng(seed, "blockmix-bootstrap", position, test_id, replicate)`` (``test_id`` = the test's index in
+    :func:`test_units`).  The statistic is computed as the observed one: H1 by EM from the generating
+    parameters (a point of H1), then H0 by ECM from that fit projected onto the constraint.
+    """
+    rng = unit_rng(seed, "blockmix-bootstrap", position, test_id, replicate)
+    Y, _, _ = simulate_block(rng, pi, constrained_mu, constrained_var, constrained_rho, n_genes)
+    YT = np.ascontiguousarray(Y.T)
+    h1 = kernels.fit_em(Y, pi, constrained_mu, constrained_var, constrained_rho, variance=settings.variance,
+                        parts=settings.parts, tol=settings.tol, max_iter=settings.max_iter, YT=YT)
+    full = PositionFit(np.nan, h1.cl, np.nan, h1.mu, h1.var, h1.rho, h1.iterations, h1.converged, h1.degenerate,
+                       np.empty((0, len(constrained_rho))))
+    statistic, _ = constrained_lr(Y, pi, full, test, cluster, other, genotype, settings, YT)
+    return float(statistic)
+
+
+def bootstrap_pvalue(observed, replicates) -> np.ndarray:
+    """``(1 + #{LR*_b >= LR}) / (B + 1)`` along the last axis of ``replicates``; NaN when B = 0 or LR is NaN."""
+    observed = np.asarray(observed, dtype=float)
+    replicates = np.asarray(replicates, dtype=float)
+    B = replicates.shape[-1]
+    if B == 0:
+        return np.full(observed.shape, np.nan)
+    count = (replicates >= observed[..., None]).sum(axis=-1)
+    return np.where(np.isnan(observed), np.nan, (1.0 + count) / (B + 1.0))

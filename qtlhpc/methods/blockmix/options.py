@@ -53,6 +53,15 @@ TESTS_OPTIONS = {
                     exclusive_minimum=True, exclusive_maximum=True),
     "max_positions": Option(int, 20, "test at most this many significant positions (the largest LR first)",
                             minimum=1),
+    "bootstrap": Option(int, 0, "parametric-bootstrap replicates B of every test (ii)-(iv) at every position "
+                                "(data simulated from the test's constrained fit, genotypes drawn from the "
+                                "position's probabilities; p = (1 + #{LR* >= LR}) / (B + 1), stored beside the "
+                                "chi-square p-value); 0 keeps the chi-square reference only.  The spec suggests "
+                                "200; Bonferroni needs B + 1 >= family size / alpha to reject at all",
+                        minimum=0),
+    "network_edge": Option(float, 0.5, "cluster co-expression networks by genotype (Figs. 6-7): an edge where "
+                                       "the absolute correlation of two cluster scores is at least this",
+                           minimum=0.0, maximum=1.0),
 }
 
 SECTIONS = (

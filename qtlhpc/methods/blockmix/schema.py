@@ -13,6 +13,10 @@ declare_dimension("bm_permutation", "a permutation id of blockmix-permutations")
 declare_dimension("bm_peak", "a significant position tested in blockmix-tests, largest LR first")
 declare_dimension("bm_test", "a constrained fit of blockmix-tests at one position: (ii) per cluster, then (iii) "
                              "per cluster pair, then (iv) per genotype and cluster pair")
+declare_dimension("bm_cluster_other", "the second gene cluster l' of a cluster x cluster matrix")
+declare_dimension("bm_replicate", "a parametric-bootstrap replicate of blockmix-tests ([blockmix_tests] bootstrap)")
+declare_dimension("bm_spot", "a spot: significant positions of one chromosome grouped over gaps of at most one "
+                             "position (spec A2.2 step 7)")
 declare_dimension("bm_alpha", "a significance level of the permutation thresholds", as_columns=True)
 
 S = "blockmix-select"
@@ -87,3 +91,39 @@ declare(T, "failed", ("bm_peak", "bm_test"), "bool", "",
 declare(T, "n_affected", ("bm_peak",), "int64", "", "clusters for which test (ii) rejects (pleiotropy)")
 declare(T, "interaction_direction", ("bm_peak", "bm_test"), "bool", "",
         "(iii) rejected with genotype effects of opposite sign in the two clusters (direction-varying)")
+declare(T, "constrained_mu", ("bm_peak", "bm_test", "bm_genotype", "bm_cluster"), "float64", "expression",
+        "cell means of each test's constrained (H0) fit: the model the bootstrap simulates from")
+declare(T, "constrained_var", ("bm_peak", "bm_test", "bm_genotype", "bm_cluster"), "float64", "expression^2",
+        "cell variances of each test's constrained fit")
+declare(T, "constrained_rho", ("bm_peak", "bm_test", "bm_cluster"), "float64", "",
+        "cluster proportions of each test's constrained fit")
+declare(T, "bootstrap_lr", ("bm_peak", "bm_test", "bm_replicate"), "float64", "",
+        "LR of each parametric-bootstrap replicate: data from the constrained fit (gene clusters from rho, genotypes "
+        "from the position's probabilities), stream unit_rng(seed, 'blockmix-bootstrap', position, test id, "
+        "replicate); H1 by EM from the generating parameters, H0 by ECM from H1 projected (empty when bootstrap = 0)")
+declare(T, "bootstrap_pvalue", ("bm_peak", "bm_test"), "float64", "p-value",
+        "parametric-bootstrap p-value (1 + #{bootstrap_lr >= lr}) / (B + 1); NaN when bootstrap = 0")
+declare(T, "bootstrap_reject", ("bm_peak", "bm_test"), "bool", "",
+        "bootstrap_pvalue <= alpha / family size (Bonferroni, as reject); false when bootstrap = 0")
+declare(T, "n_affected_bootstrap", ("bm_peak",), "int64", "",
+        "clusters for which test (ii) rejects by the bootstrap p-value (0 when bootstrap = 0)")
+declare(T, "network_corr", ("bm_peak", "bm_genotype", "bm_cluster", "bm_cluster_other"), "float64", "",
+        "correlation of the cluster scores z_il = sum_j c_jl y_ij / sum_j c_jl across individuals weighted by "
+        "pi_iq at the peak: the cluster network of genotype q (spec A2.5, Figs. 6-7)")
+declare(T, "network_corr_all", ("bm_peak", "bm_cluster", "bm_cluster_other"), "float64", "",
+        "the same correlation over every individual unweighted (the overall network, Fig. 7A)")
+declare(T, "network_n_eff", ("bm_peak", "bm_genotype"), "float64", "",
+        "Kish effective number of individuals of each genotype, (sum pi_iq)^2 / sum pi_iq^2")
+declare(T, "network_difference", ("bm_peak", "bm_cluster", "bm_cluster_other"), "float64", "",
+        "homogeneity of a pair's correlation over the genotypes: sum_q (n_q - 3)(atanh r_q - zbar)^2 (NaN on the "
+        "diagonal)")
+declare(T, "network_difference_pvalue", ("bm_peak", "bm_cluster", "bm_cluster_other"), "float64", "p-value",
+        "chi-square (Q - 1 df) p-value of network_difference (asymptotic; our test, the paper gives none)")
+declare(T, "network_edge", (), "float64", "", "edge threshold on |network_corr| ([blockmix_tests] network_edge)")
+declare(T, "spot_label", ("bm_spot",), "str", "", "chromosome and rank along it (II1, IV2, ...)",
+        labels_for="bm_spot")
+declare(T, "spot_first", ("bm_spot",), "int64", "", "genoprob position index of the spot's first significant position")
+declare(T, "spot_last", ("bm_spot",), "int64", "", "genoprob position index of its last significant position")
+declare(T, "spot_best", ("bm_spot",), "int64", "", "position index of the spot's largest LR")
+declare(T, "spot_count", ("bm_spot",), "int64", "", "significant positions in the spot")
+declare(T, "peak_spot", ("bm_peak",), "int64", "", "spot index of each tested peak")

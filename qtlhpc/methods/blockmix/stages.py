@@ -73,7 +73,8 @@ STAGES = (
               section="blockmix_permutations", writes="blockmix-permutations", merges="blockmix-permutations",
               reads=("blockmix",), needs=("expression", "genoprob", "blockmix-scan")),
     StageSpec("blockmix-tests", "blockmix", f"{DRIVERS}.tests:run_tests",
-              "block mixture stage 4: tests (ii)-(iv) at significant positions by constrained (ECM) fits",
+              "block mixture stage 4: tests (ii)-(iv) at significant positions by constrained (ECM) fits, "
+              "optional parametric bootstrap, cluster networks by genotype, spots",
               section="blockmix_tests", reads=("blockmix", "blockmix_permutations"),
               needs=("expression", "genoprob", "blockmix-scan", "blockmix-permutations")),
 )
