@@ -29,12 +29,13 @@ R_SCRIPT = textwrap.dedent("""
     args <- commandArgs(trailingOnly=TRUE)
     setwd(args[1]); nm <- args[2]; n.perm <- as.numeric(args[3])
     data(list=nm); x <- get(nm); write.cross(x, "csv", nm)
-    g <- if (nm == "hyper") c("BB","BA","AA") else c("A","H","B","D","C")
-    a <- if (nm == "hyper") c("B","A") else c("A","B")
+    g <- switch(nm, hyper=c("BB","BA","AA"), listeria=c("CC","CB","BB","not BB","not CC"), c("A","H","B","D","C"))
+    a <- switch(nm, hyper=c("B","A"), listeria=c("C","B"), c("A","B"))
     cr <- suppressWarnings(read.cross("csv", ".", paste0(nm, ".csv"), genotypes=g, alleles=a, estimate.map=FALSE))
     cr <- calc.genoprob(cr, step=2, error.prob=1e-4)
     set.seed(20261201)
     p <- suppressWarnings(scanone(cr, pheno.col=1, method="hk", n.perm=n.perm, perm.Xsp=TRUE, verbose=FALSE))
+    if (length(args) > 3) saveRDS(p, paste0(nm, "_perm.rds"))
     write(sprintf("%.17g", p$A), paste0(nm, "_permA.txt")); write(sprintf("%.17g", p$X), paste0(nm, "_permX.txt"))
     write(sprintf("%.17g", attr(p, "L")), paste0(nm, "_L.txt"))
     s <- summary(p, alpha=c(0.05, 0.2))
@@ -184,7 +185,10 @@ def small_x_cross(path):
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_permutation_stage_scans_the_x_with_its_model(tmp_path):
+@pytest.mark.parametrize("x_specific", [False, True])
+def test_permutation_stage_scans_the_x_with_its_model(tmp_path, x_specific):
+    """Genome-wide maxima (both modes of permutations.x_specific; no covariates, so they agree) against
+    every permutation rescanned by brute force."""
     import subprocess as sp
     import sys
 
@@ -196,7 +200,7 @@ def test_permutation_stage_scans_the_x_with_its_model(tmp_path):
     from qtlhpc.methods.pepis.kernels.permutation import permutation_order
 
     small_x_cross(tmp_path / "x.csv")
-    (tmp_path / "run.toml").write_text(PIPELINE)
+    (tmp_path / "run.toml").write_text(PIPELINE + f"x_specific = {str(x_specific).lower()}\n")
     run = sp.run([sys.executable, "-m", "qtlhpc", "run", "all", str(tmp_path / "run.toml")], capture_output=True,
                  text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -242,3 +246,37 @@ def test_x_stages_give_the_same_numbers_at_1_2_and_3_ranks(tmp_path):
     for ranks in RANK_COUNTS[1:]:
         for name in names:
             np.testing.assert_array_equal(seen[ranks][name], seen[1][name], err_msg=f"{name} at {ranks} ranks")
+
+
+@pytest.mark.parametrize("cross_type", ["bc", "f2"])
+def test_maxima_of_moved_sexes_and_covariates_equal_each_permutation_rescanned(cross_type):
+    """Both sexes (and directions), with and without covariates: the batched maxima (matrix products over
+    reorderings, :func:`qtlhpc.genetics.xchr.moved_scan_maxima`) against each permutation rescanned with
+    the phenotype, sex, pgm and covariates moved together (scan1d_hk_x and scan1d_hk: the slow obvious
+    reference), including a covariate the sex classes span and positions with nothing to explain."""
+    from qtlhpc.genetics.hk import scan1d_hk
+    from qtlhpc.genetics.xchr import _x_maxima_moved, xsp_maxima
+
+    rng = np.random.default_rng(4)
+    n = 60
+    autosomes = rng.dirichlet(np.ones(3 if cross_type == "f2" else 2), size=(n, 5))
+    autosomes[:, 3] = autosomes[0, 3]      # an autosome position without information
+    g = rng.dirichlet(np.ones(2), size=(n, 7))
+    sex = (rng.random(n) < 0.5).astype(np.int8)
+    g[sex == 1, 2] = [1.0, 0.0]            # position 2: the males' g1 is constant (a column the scan drops)
+    g[:, 4] = [0.5, 0.5]                   # position 4: nothing to explain
+    y = rng.normal(size=n)
+    pgm = (rng.random(n) < 0.5).astype(np.int8) if cross_type == "f2" else None
+    orders = [rng.permutation(n) for _ in range(9)]
+    for covariates in (None, sex[:, None].astype(float), rng.normal(size=(n, 2))):
+        moved = (lambda v, o: None if v is None else v[o])
+        expected_x = [max(0.0, scan1d_hk_x(g, y[o], cross_type, sex[o], moved(pgm, o), moved(covariates, o)).max())
+                      for o in orders]
+        expected_a = [max(0.0, scan1d_hk(autosomes, y[o], moved(covariates, o)).max()) for o in orders]
+        maxima_a, maxima_x = xsp_maxima(autosomes, g, y, cross_type, sex, pgm, orders, orders, covariates=covariates)
+        np.testing.assert_allclose(maxima_x, expected_x, rtol=0, atol=1e-11)
+        np.testing.assert_allclose(maxima_a, expected_a, rtol=0, atol=1e-11)
+        one_by_one = _x_maxima_moved(g, y, cross_type, sex, pgm, covariates, orders, batch=1)
+        np.testing.assert_allclose(np.maximum(one_by_one, 0), expected_x, rtol=0, atol=1e-11)
+    lods = [scan1d_hk_x(g, y[o], cross_type, sex[o], None if pgm is None else pgm[o]) for o in orders]
+    assert np.allclose([lod[4] for lod in lods], 0, atol=1e-12)

@@ -29,6 +29,12 @@ sex/direction covariates (``scanoneXnull``), :func:`x_null_covariates`, and addi
 those covariates already span are dropped (``revisecovar``).  The LOD on the X is
 ``(n/2) log10(RSS(null + X covariates) / RSS(null + X covariates + expanded probabilities))`` and its
 degrees of freedom are the rank gained by the expanded columns (:func:`x_degrees_of_freedom`).
+
+Permutations (``scanone(perm.Xsp = TRUE)``): :func:`permutation_maxima_xsp`, :func:`xsp_maxima` (the
+phenotype moves with its individual's covariates, sex and pgm, as R/qtl; :func:`moved_scan_maxima`
+scans a batch of such permutations as matrix products), :func:`xsp_thresholds` (R/qtl's level split by
+chromosome lengths), :func:`xsp_unit_starts` (the X permutations of each unit of a stage).  Writing:
+:func:`x_file_codes` turns g1/g2 back into the file codes R/qtl writes.
 """
 
 from __future__ import annotations
@@ -434,32 +440,144 @@ def permutation_maxima_xsp(autosome_probs: np.ndarray, x_probs_g: np.ndarray, ph
     """
     from qtlhpc.parallel.rng import unit_rng
 
-    phenotype = np.asarray(phenotype, dtype=float)
-    n = phenotype.shape[0]
+    n = np.asarray(phenotype).shape[0]
     n_x = x_permutation_counts(n_permutations, autosome_length, x_length)
     start, stop = (0, n_x) if units is None else units
-    covariates = None if covariates is None or np.size(covariates) == 0 else np.asarray(covariates, float).reshape(n, -1)
+    orders_a = [unit_rng(seed, "perm-xsp", 0, k).permutation(n) for k in range(start, min(stop, n_permutations))]
+    orders_x = [unit_rng(seed, "perm-xsp", 1, k).permutation(n) for k in range(start, min(stop, n_x))]
+    return xsp_maxima(autosome_probs, x_probs_g, phenotype, cross_type, sex, pgm, orders_a, orders_x,
+                      covariates=covariates)
+
+
+def xsp_maxima(autosome_probs: np.ndarray, x_probs_g: np.ndarray, phenotype, cross_type: str, sex, pgm,
+               autosome_orders, x_orders, *, covariates=None, batch: int = 256):
+    """Maxima of single-QTL HK scans under given reorderings, autosomes and X apart (the kernel of
+    :func:`permutation_maxima_xsp`; the caller chooses the orders, e.g. keyed by permutation id).
+
+    ``autosome_probs (n, P_A, n_states)``, ``x_probs_g (n, P_X, 2)``, ``phenotype (n,)``; each order is a
+    reordering ``(n,)`` of the individuals.  As R/qtl's ``scanone`` permutations, the phenotype moves with
+    its individual's covariates, sex and pgm; without covariates and with one sex/direction class only the
+    phenotype matters and the scans run ``batch`` permutations per pass (R/qtl's batch mode).  Returns
+    ``(autosome maxima (len(autosome_orders),), X maxima (len(x_orders),))``, negative maxima set to 0.
+    """
+    phenotype = np.asarray(phenotype, dtype=float)
+    n = phenotype.shape[0]
+    if covariates is not None:
+        covariates = None if np.size(covariates) == 0 else np.asarray(covariates, float).reshape(n, -1)
     sex = None if sex is None else np.asarray(sex)
     pgm = None if pgm is None else np.asarray(pgm)
-    autosome_ids = range(start, min(stop, n_permutations))
-    x_ids = range(start, min(stop, n_x))
-    orders_a = [unit_rng(seed, "perm-xsp", 0, k).permutation(n) for k in autosome_ids]
-    orders_x = [unit_rng(seed, "perm-xsp", 1, k).permutation(n) for k in x_ids]
+    orders_a, orders_x = list(autosome_orders), list(x_orders)
     maxima_a = np.empty(len(orders_a))
-    if covariates is None and len(orders_a):  # every permutation at once: one trait per permutation
-        maxima_a[:] = scan1d_hk(autosome_probs, np.column_stack([phenotype[o] for o in orders_a])).max(axis=0)
-    else:
-        for i, o in enumerate(orders_a):
-            maxima_a[i] = scan1d_hk(autosome_probs, phenotype[o], covariates[o]).max()
+    if covariates is None:  # many permutations at once: one trait per permutation
+        for lo in range(0, len(orders_a), batch):
+            chunk = orders_a[lo:lo + batch]
+            maxima_a[lo:lo + len(chunk)] = scan1d_hk(autosome_probs, np.column_stack([phenotype[o] for o in chunk])
+                                                     ).reshape(-1, len(chunk)).max(axis=0)
+    elif len(orders_a):  # the covariates move with the phenotype: one null model per permutation
+        s = autosome_probs.shape[2]
+        maxima_a[:] = moved_scan_maxima(autosome_probs[:, :, :s - 1], None, phenotype,
+                                        independent_columns(np.column_stack([np.ones(n), covariates])), orders_a)
     maxima_x = np.empty(len(orders_x))
     classes_fixed = sex is None or len(np.unique(sex)) == 1
     directions_fixed = pgm is None or len(np.unique(pgm)) == 1
-    if covariates is None and classes_fixed and directions_fixed and len(orders_x):
-        lod = scan1d_hk_x(x_probs_g, np.column_stack([phenotype[o] for o in orders_x]), cross_type, sex, pgm)
-        maxima_x[:] = lod.max(axis=0)
-    else:
-        for i, o in enumerate(orders_x):
-            maxima_x[i] = scan1d_hk_x(x_probs_g, phenotype[o], cross_type, None if sex is None else sex[o],
-                                      None if pgm is None else pgm[o],
-                                      None if covariates is None else covariates[o]).max()
+    if covariates is None and classes_fixed and directions_fixed:
+        for lo in range(0, len(orders_x), batch):
+            chunk = orders_x[lo:lo + batch]
+            lod = scan1d_hk_x(x_probs_g, np.column_stack([phenotype[o] for o in chunk]), cross_type, sex, pgm)
+            maxima_x[lo:lo + len(chunk)] = lod.reshape(-1, len(chunk)).max(axis=0)
+    elif len(orders_x):
+        maxima_x[:] = _x_maxima_moved(x_probs_g, phenotype, cross_type, sex, pgm, covariates, orders_x)
     return np.maximum(maxima_a, 0), np.maximum(maxima_x, 0)
+
+
+def moved_scan_maxima(columns: np.ndarray, members: Optional[np.ndarray], phenotype, base: np.ndarray, orders,
+                      batch: int = 64, pivot_tol: float = 1e-10) -> np.ndarray:
+    """Maximum HK LOD over positions of each reordering ``o`` that moves the phenotype together with its
+    individual's null-model row and class membership (R/qtl's permutations with covariates, sex, pgm).
+
+    ``columns (n, P, d)``: the tested columns of each individual (the first ``n_states - 1`` probabilities,
+    or the X's g1 once per class); ``members (n, d)`` or None: in permutation ``o`` row ``i`` holds
+    ``columns[i, :, k] * members[o[i], k]`` (None: 1); ``phenotype (n,)``; ``base (n, c)``: the null design
+    (intercept included, full column rank), row ``o[i]`` in row ``i``.  Returns ``(len(orders),)``.
+
+    With ``Q`` an orthonormal basis of the null design, ``y_r`` the residual phenotype, and ``H`` the tested
+    columns of a permutation: ``H'H``, ``Q'H`` and ``H'y_r`` are sums over individuals of a fixed column
+    times a moved vector, i.e. matrix products over a batch of reorderings; the explained sum of squares
+    is that of the small systems ``(H'H - (Q'H)'Q'H) b = H'y_r``, eliminated with the pivot test of
+    :func:`qtlhpc.genetics.hk.scan1d_hk` (:func:`qtlhpc.genetics.hk.sequential_explained`).  The LOD is
+    ``(n/2) log10(RSS0 / RSS1)``: :func:`qtlhpc.genetics.hk.scan1d_hk` of the moved data, rows reordered.
+    """
+    from qtlhpc.genetics.hk import sequential_explained
+
+    columns = np.asarray(columns, dtype=float)
+    n, n_positions, d = columns.shape
+    q, _ = np.linalg.qr(np.asarray(base, dtype=float).reshape(n, -1))
+    y = np.asarray(phenotype, dtype=float)
+    y_r = y - q @ (q.T @ y)
+    rss0 = float(y_r @ y_r)
+    flat = [np.ascontiguousarray(columns[:, :, k]) for k in range(d)]
+    products = {(k, l): flat[k] * flat[l] for k in range(d) for l in range(k, d)}
+    out = np.empty(len(orders))
+    for lo in range(0, len(orders), batch):
+        order = np.stack(orders[lo:lo + batch], axis=1)                    # (n, B): row i gets individual o[i]
+        b = order.shape[1]
+        moved = [np.ones((n, b)) if members is None else members[:, k][order].astype(float) for k in range(d)]
+        gram = np.empty((n_positions, b, d, d))
+        for (k, l), product in products.items():
+            gram[:, :, k, l] = gram[:, :, l, k] = product.T @ (moved[k] * moved[l])
+        raw = np.stack([gram[:, :, k, k] for k in range(d)], axis=2)
+        cross = np.stack([flat[k].T @ (y_r[order] * moved[k]) for k in range(d)], axis=2)[..., None]
+        qh = np.stack([np.stack([flat[k].T @ (q[:, a][order] * moved[k]) for k in range(d)], axis=2)
+                       for a in range(q.shape[1])], axis=2)                 # (P, B, c, d)
+        gram -= np.einsum("pbak,pbal->pbkl", qh, qh)
+        explained = sequential_explained(gram.reshape(-1, d, d), cross.reshape(-1, d, 1), raw.reshape(-1, d), [d],
+                                         pivot_tol)[0].reshape(n_positions, b)
+        with np.errstate(divide="ignore"):
+            lod = 0.5 * n * (np.log10(rss0) - np.log10(np.maximum(rss0 - explained, 0.0)))
+        out[lo:lo + b] = lod.max(axis=0)
+    return out
+
+
+def _x_maxima_moved(probs_g, phenotype, cross_type, sex, pgm, covariates, orders, batch: int = 64) -> np.ndarray:
+    """Maximum X LOD of each reordering ``o``: :func:`scan1d_hk_x` of ``phenotype[o]`` with ``sex[o]``,
+    ``pgm[o]``, ``covariates[o]`` (``(len(orders),)``), by :func:`moved_scan_maxima`.  The X null model
+    (intercept, covariates kept on the X, R/qtl's sex/direction covariates) spans the class indicators, so
+    the alternative adds one column per class present, ``g1 1{class c}`` (its g2 column is the indicator
+    less g1)."""
+    n = probs_g.shape[0]
+    classes = individual_classes(sex, pgm if HMM_CROSS_TYPE[cross_type] == "f2" else None, n)
+    _, null = x_scan_design(probs_g[:, :0], cross_type, sex, pgm, covariates)
+    indicators = np.column_stack([(classes == c).astype(float) for c in range(3) if np.any(classes == c)])
+    base = np.column_stack([np.ones(n), null])
+    assert np.linalg.matrix_rank(np.column_stack([base, indicators])) == np.linalg.matrix_rank(base), \
+        "the X null model must span the sex/direction classes"
+    g1 = np.repeat(np.asarray(probs_g, dtype=float)[:, :, :1], indicators.shape[1], axis=2)
+    return moved_scan_maxima(g1, indicators, phenotype, base, orders, batch=batch)
+
+
+def xsp_unit_starts(n_permutations: int, n_x: int) -> np.ndarray:
+    """The X permutations of each permutation unit, for stages whose work units are the ``n_permutations``
+    (autosome) permutation ids: unit ``k`` owns the X permutation ids ``[starts[k], starts[k + 1])`` with
+    ``starts[k] = floor(k n_x / n_permutations)`` ``(n_permutations + 1,)``, so a range of units owns a
+    contiguous range of X ids and any split of the units covers every X id once."""
+    k = np.arange(n_permutations + 1, dtype=np.int64)
+    return (k * int(n_x)) // int(n_permutations)
+
+
+#: file code (1 AA, 2 AB, 3 BB) of g1/g2 for each class (female pgm 0, female pgm 1, male): the inverse of
+#: :func:`recode_x`; males' AY/BY are written with the homozygous codes, as R/qtl's ``write.cross``
+_FILE_CODES = {"bc": np.array([[1, 2], [1, 2], [1, 3]]), "f2": np.array([[1, 2], [3, 2], [1, 3]])}
+
+
+def x_file_codes(codes: np.ndarray, cross_type: str, classes: np.ndarray) -> np.ndarray:
+    """g1/g2 codes of the X ``(n, m)`` (0 missing) -> the file codes R/qtl writes and reads (1 AA, 2 AB,
+    3 BB; 0 missing), per individual class ``(n,)`` (:func:`individual_classes`): the inverse of
+    :func:`recode_x` for the codes it keeps."""
+    codes = np.asarray(codes)
+    table = _FILE_CODES[HMM_CROSS_TYPE[cross_type]]
+    out = np.zeros(codes.shape, dtype=np.int8)
+    for c in range(3):
+        rows = np.asarray(classes) == c
+        for g in (1, 2):
+            out[rows[:, None] & (codes == g)] = table[c, g - 1]
+    return out

@@ -28,14 +28,41 @@ def format_numbers(values: np.ndarray, missing: str = "NA") -> np.ndarray:
     return out.astype(str)
 
 
+def file_codes(cross: Cross) -> np.ndarray:
+    """``(n_individuals, n_markers)`` genotype codes as R/qtl files hold them: the cross's codes, the X's
+    g1/g2 codes (``Cross.x_chromosome``) turned back into AA/AB/BB per sex and direction, hemizygous males
+    with the homozygous codes (AY as AA, BY as BB), as R/qtl's ``write.cross``."""
+    if cross.x_chromosome is None or cross.cross_type == "generic":
+        return cross.genotypes
+    from qtlhpc.genetics.xchr import x_file_codes
+
+    on_x = cross.chromosomes == str(cross.x_chromosome)
+    codes = cross.genotypes.copy()
+    codes[:, on_x] = x_file_codes(cross.genotypes[:, on_x], cross.cross_type, cross.x_classes())
+    return codes
+
+
+def _labels(cross: Cross, genotype_labels, codes: np.ndarray) -> list:
+    labels = list(genotype_labels_for(cross.cross_type, genotype_labels))
+    highest = int(codes.max(initial=0))
+    if highest > len(labels):
+        from qtlhpc.errors import ConfigError
+
+        raise ConfigError(f"genotype_labels {labels} give no label for code {highest}"
+                          + (" (BB: hemizygous BY males on the X of a backcross)" if cross.cross_type == "bc" else "")
+                          + ": give a label for every code, in code order AA, AB, BB"
+                          + (", not BB, not AA" if cross.cross_type in ("f2", "imf2") else ""))
+    return labels
+
+
 def genotype_strings(cross: Cross, genotype_labels: Optional[Sequence[str]] = None, missing: str = "-") -> np.ndarray:
-    """``(n_individuals, n_markers)`` label strings of a cross's genotypes (numbers for generic)."""
+    """``(n_individuals, n_markers)`` label strings of a cross's genotypes (numbers for generic; the X as
+    :func:`file_codes`)."""
     if cross.cross_type == "generic":
         return format_numbers(cross.genotypes, missing)
-    labels = genotype_labels_for(cross.cross_type, genotype_labels)
-    lookup = np.array([missing] + list(labels), dtype=object)
-    assert cross.genotypes.max(initial=0) <= len(labels), "genotype code without a label"
-    return lookup[cross.genotypes.astype(np.intp)].astype(str)
+    codes = file_codes(cross)
+    lookup = np.array([missing] + _labels(cross, genotype_labels, codes), dtype=object)
+    return lookup[codes.astype(np.intp)].astype(str)
 
 
 def genotype_lines(cross: Cross, genotype_labels=None, missing: str = "-", sep: str = ",") -> list:
@@ -44,18 +71,19 @@ def genotype_lines(cross: Cross, genotype_labels=None, missing: str = "-", sep: 
     Single-character labels (the usual case) are written through a byte table, without a Python
     string per cell."""
     if cross.cross_type != "generic" and cross.n_markers:
-        labels = list(genotype_labels_for(cross.cross_type, genotype_labels))
+        codes = file_codes(cross)
+        labels = _labels(cross, genotype_labels, codes)
         if all(len(t) == 1 and t.isascii() and t != "\0" for t in labels + [sep]):
             placeholder = missing if len(missing) == 1 and missing.isascii() else "\0"
             table = np.frombuffer("".join([placeholder] + labels).encode("ascii"), dtype=np.uint8)
             buffer = np.full((cross.n_individuals, 2 * cross.n_markers - 1), ord(sep), dtype=np.uint8)
-            buffer[:, ::2] = table[cross.genotypes.astype(np.intp)]
+            buffer[:, ::2] = table[codes.astype(np.intp)]
             lines = [row.tobytes().decode("ascii") for row in buffer]
             if placeholder != missing:
                 lines = [line.replace(placeholder, missing) for line in lines]
             return lines
         words = [missing] + labels
-        return [sep.join(map(words.__getitem__, row)) for row in cross.genotypes.tolist()]
+        return [sep.join(map(words.__getitem__, row)) for row in codes.tolist()]
     return [sep.join(row) for row in genotype_strings(cross, genotype_labels, missing).tolist()]
 
 
@@ -69,9 +97,22 @@ def _write_lines(path, rows, sep: str) -> None:
 
 
 def _individual_columns(cross: Cross, id_name: str):
+    """ID, numeric phenotypes, covariates, text phenotypes (R factors; '' written NA) and, when the cross
+    has a sex or a pgm other than all 0 that no column carries, ``sex`` (0 female, 1 male) and ``pgm``
+    columns (R/qtl's ``getsex`` reads them)."""
     names = [id_name] + list(cross.phenotype_names) + list(cross.covariate_names)
     values = np.column_stack([cross.phenotypes, cross.covariates]) if cross.covariates.size else cross.phenotypes
-    block = np.column_stack([cross.individuals.astype(str), format_numbers(values.reshape(cross.n_individuals, -1))])
+    columns = [cross.individuals.astype(str), format_numbers(values.reshape(cross.n_individuals, -1))]
+    for name, text in cross.text_phenotypes.items():
+        names.append(str(name))
+        columns.append(np.where(np.asarray(text, dtype=str) == "", "NA", np.asarray(text, dtype=str))[:, None])
+    present = {str(name).lower() for name in names[1:]}
+    for name, values_of in (("sex", cross.sex), ("pgm", cross.pgm)):
+        # pgm all 0 is R/qtl's default without a pgm column (readers set it so): not written
+        if values_of is not None and name not in present and (name == "sex" or np.any(values_of != 0)):
+            names.append(name)
+            columns.append(np.asarray(values_of).astype(np.int64).astype(str)[:, None])
+    block = np.column_stack(columns)
     return names, block
 
 

@@ -220,6 +220,16 @@ def permutations_section(results: ResultsFile, header: FileHeader, out_dir: Path
         count = f" from {n_permutations} permutations" if n_permutations else ""
         section.tables.append(Table(f"Genome-wide {label} LOD thresholds{count}", ["trait"] +
                                     [f"{100 * a:g}%" for a in alphas], rows, [False] + [True] * alphas.size))
+    if {"threshold_1d_autosomes", "threshold_1d_x", "x_permutation_ids"} <= present:  # permutations.x_specific
+        autosomes, x = results.read("permutations/threshold_1d_autosomes"), results.read("permutations/threshold_1d_x")
+        n_x = int(results.read("permutations/x_permutation_ids").size)
+        rows = [[str(trait)] + [_fixed(part[a, t], 2) for a in range(alphas.size) for part in (autosomes, x)]
+                for t, trait in enumerate(traits)]
+        section.tables.append(Table(
+            f"X-specific 1D LOD thresholds (R/qtl perm.Xsp): autosomes from {n_permutations} permutations, the X "
+            f"from {n_x}; each genome-wide level split by chromosome lengths",
+            ["trait"] + [f"{part} {100 * a:g}%" for a in alphas for part in ("autosomes", "X")], rows,
+            [False] + [True] * (2 * alphas.size)))
     return section
 
 

@@ -59,6 +59,10 @@ PERMUTATION_OPTIONS = {
     "batch": Option(int, 50, "permutations evaluated per pass", minimum=1),
     "alphas": Option(list, [0.05, 0.01], "significance levels of the thresholds", minimum=0.0,
                      maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
+    "x_specific": Option(bool, True, "1D HK scan of a bc/f2 with an X and autosomes: also X-specific thresholds as "
+                                     "R/qtl's scanone(perm.Xsp = TRUE) (autosome and X maxima apart, "
+                                     "ceiling(L_A/L_X n_permutations) X permutations, the level split by "
+                                     "chromosome lengths); ignored otherwise"),
 }
 
 SECTIONS = (

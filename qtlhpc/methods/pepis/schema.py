@@ -129,8 +129,31 @@ P = "permutations"
 declare(P, "trait_names", ("trait",), "str", "", "name of each trait", labels_for="trait")
 declare(P, "permutation_ids", ("permutation",), "int64", "",
         "global id of each permutation; its order of individuals is drawn from the run seed and this id alone")
-declare(P, "max_lod_1d", ("permutation", "trait"), "float64", "LOD", "genome-wide maximum 1D LOD under the permutation")
+declare(P, "max_lod_1d", ("permutation", "trait"), "float64", "LOD", "genome-wide maximum 1D LOD under the permutation "
+        "(x_specific: the larger of max_lod_1d_autosomes and the X maximum of the same order)")
 declare(P, "max_lod_2d", ("permutation", "trait"), "float64", "LOD", "genome-wide maximum 2D LOD under the permutation")
 declare(P, "alphas", ("alpha",), "float64", "probability", "significance levels", labels_for="alpha")
 declare(P, "threshold_1d", ("alpha", "trait"), "float64", "LOD", "genome-wide 1D LOD threshold at each level")
 declare(P, "threshold_2d", ("alpha", "trait"), "float64", "LOD", "genome-wide 2D LOD threshold at each level")
+# permutations.x_specific (R/qtl scanone(perm.Xsp = TRUE)): autosomes and X apart
+declare_dimension("x_permutation", "an X-chromosome permutation of the X-specific thresholds (R/qtl perm.Xsp: "
+                  "ceiling(L_A / L_X x n_permutations) of them)")
+declare(P, "autosome_length_cM", (), "float64", "cM", "x_specific: L_A, the summed lengths of the autosomes "
+        "(last minus first marker of each)")
+declare(P, "x_length_cM", (), "float64", "cM", "x_specific: L_X, the length of the X chromosome")
+declare(P, "x_permutation_ids", ("x_permutation",), "int64", "",
+        "x_specific: id of each X permutation (permutation unit k owns ids floor(k n_X / n) .. "
+        "floor((k+1) n_X / n) - 1)")
+declare(P, "max_lod_1d_autosomes", ("permutation", "trait"), "float64", "LOD",
+        "x_specific: maximum 1D LOD over the autosomes under the permutation (covariates, sex, pgm moved with the "
+        "phenotype, as R/qtl)")
+declare(P, "max_lod_1d_x", ("x_permutation", "trait"), "float64", "LOD",
+        "x_specific: maximum 1D LOD over the X chromosome under the X permutation")
+declare(P, "alphas_autosomes", ("alpha",), "float64", "probability",
+        "x_specific: the autosomes' level for each alpha, 1 - (1 - alpha)^(L_A / (L_A + L_X))")
+declare(P, "alphas_x", ("alpha",), "float64", "probability",
+        "x_specific: the X's level for each alpha, 1 - (1 - alpha)^(L_X / (L_A + L_X))")
+declare(P, "threshold_1d_autosomes", ("alpha", "trait"), "float64", "LOD",
+        "x_specific: 1D LOD threshold of the autosomes at each genome-wide level (R/qtl summary of perm.Xsp)")
+declare(P, "threshold_1d_x", ("alpha", "trait"), "float64", "LOD",
+        "x_specific: 1D LOD threshold of the X chromosome at each genome-wide level")
