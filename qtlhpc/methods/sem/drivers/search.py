@@ -3,7 +3,8 @@
 Search paths ``0 .. sem_search.n_paths - 1`` are the work units: within a run, each path is one checkpoint
 block of the results file (its accepted models, edge counts, evaluations, guard rail), claimed by the ranks as
 they free up (with parallel I/O; static shares otherwise), so a killed run resumes without losing finished
-paths.  Every path's random draws come from ``unit_rng`` keyed by (seed, path, ...) and factor fits are pure
+paths.  The paths left over when fewer remain than ranks (a single path on 2 ranks, the third of 3 paths
+on 2) run on all ranks in turn, the candidate models of each window step split over them.  Every path's random draws come from ``unit_rng`` keyed by (seed, path, ...) and factor fits are pure
 functions of the factor and its parent sets, so the numbers do not depend on the ranks.
 
 As a SLURM array (``--units START:STOP --unit-output FILE``) a task computes paths START..STOP-1 into FILE;
@@ -21,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from qtlhpc.methods.sem import search as S
-from qtlhpc.methods.sem.distributed import GUARDS, PATH_FIELDS, path_record, path_shapes, summarise
+from qtlhpc.methods.sem.distributed import GUARDS, PATH_FIELDS, parallel_deltas, path_record, path_shapes, summarise
 from qtlhpc.methods.sem.inputs import network_from_arrays
 from qtlhpc.parallel.comm import on_root
 from qtlhpc.stages.runtime import begin_stage, check_needs, write_blocks
@@ -79,20 +80,31 @@ def _search_into(context, results, edn, options, start: int, stop: int, lineage,
     writer = stage.blocked(path_shapes(stop - start, network.d, keep), n_blocks=stop - start, key="paths")
     evaluator = S.Evaluator(Y, X, network, seed=seed, n_random=options["n_random"])
 
-    def compute(block: int):
-        path = start + block
-        record = path_record(S.occam_window(evaluator, opts, path=path, seed=seed), network.d, keep)
+    def pieces(block: int, record: dict):
         where = slice(block, block + 1)
         return {name: ((where,) + (slice(None),) * (np.ndim(value)), np.asarray(value)[None, ...])
                 for name, value in record.items()}
 
-    finished = (stop - start) - len(writer.pending(list(range(stop - start))))
+    def compute(block: int):
+        path = start + block
+        return pieces(block, path_record(S.occam_window(evaluator, opts, path=path, seed=seed), network.d, keep))
+
+    pending = writer.pending(list(range(stop - start)))
+    finished = (stop - start) - len(pending)
     if finished:
         context.log.info("sem-search: %d of %d paths already in the file (kept), %d to compute", finished,
                          stop - start, stop - start - finished)
     context.comm.Barrier()
-    write_blocks(context, writer, f"sem-search paths {start}:{stop}", list(range(stop - start)), compute,
-                 claimed=True)
+    label = f"sem-search paths {start}:{stop}"
+    # whole rounds of paths go one path per rank; the paths left over (fewer than the ranks) run one after
+    # the other on all ranks, each window step's candidate models split over them
+    whole = len(pending) - len(pending) % context.size
+    write_blocks(context, writer, label, pending[:whole], compute, claimed=True)
+    for block in pending[whole:]:
+        result = S.occam_window(evaluator, opts, path=start + block, seed=seed,
+                                delta_fn=parallel_deltas(context.comm))
+        record = path_record(result, network.d, keep)
+        write_blocks(context, writer, label, [block], lambda b: pieces(b, record))
     stage.write("paths", np.arange(start, stop, dtype=np.int64))
     _write_common(stage, opts, evaluator.N, seed)
     if summary:
